@@ -1,0 +1,75 @@
+"""Development only: put Panel Capacity on the demo house the first time Home Assistant starts.
+
+It goes through the integration's own config flow and load subentry flows,
+exactly as a person would in the UI. Not shipped with the integration.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.typing import ConfigType
+
+DOMAIN = "demo_house"
+PANEL = "panel_capacity"
+LOGGER = logging.getLogger(__name__)
+
+PANEL_FORM = {
+    "name": "Demo panel",
+    "supply": "split_phase",
+    "rating_a": 60,
+    "voltage_v": 240,
+    "continuous_pct": 80,
+    "metering": "net",
+}  # 14.4 kW rating, 11.52 kW limit
+METER_FORM = {"site_sensor": "sensor.demo_main_panel_power"}
+LOADS: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    (
+        {"name": "Heat pump", "actuator": "input_boolean.demo_heat_pump"},
+        {"nominal_w": 3000, "min_on_s": 180, "min_off_s": 180, "never_shed": False},
+    ),
+    (
+        {"name": "Water heater", "actuator": "input_boolean.demo_water_heater"},
+        {"nominal_w": 4500, "min_on_s": 0, "min_off_s": 60, "never_shed": False},
+    ),
+    (
+        {"name": "EV charger", "actuator": "input_number.demo_ev_current"},
+        {
+            "unit": "A",
+            "phases": "1",
+            "min": 6,
+            "max": 32,
+            "step": 1,
+            "allow_off": True,
+            "min_on_s": 0,
+            "min_off_s": 0,
+            "never_shed": False,
+        },
+    ),
+]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Seed the demo panel once Home Assistant has started."""
+
+    async def _seed(_hass: HomeAssistant) -> None:
+        if hass.config_entries.async_entries(PANEL):
+            return
+        result = await hass.config_entries.flow.async_init(PANEL, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], PANEL_FORM)
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], METER_FORM)
+        entry = result["result"]
+        for first, details in LOADS:
+            flow = await hass.config_entries.subentries.async_init(
+                (entry.entry_id, "load"), context={"source": SOURCE_USER}
+            )
+            flow = await hass.config_entries.subentries.async_configure(flow["flow_id"], first)
+            await hass.config_entries.subentries.async_configure(flow["flow_id"], details)
+        LOGGER.info("Added %s with %d loads to Panel Capacity", entry.title, len(LOADS))
+
+    async_at_started(hass, _seed)
+    return True

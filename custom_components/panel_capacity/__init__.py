@@ -1,0 +1,60 @@
+"""Panel Capacity: keep a panel under its limit by shedding and restoring loads."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.typing import ConfigType
+
+from .configuration import setup_from_entry
+from .const import DOMAIN, MANUFACTURER, MODEL_PANEL, PLATFORMS
+from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator, PanelCapacityRuntimeData
+from .engine import ConfigError
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration (no YAML)."""
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
+    """Set up one panel from its config entry."""
+    try:
+        setup = setup_from_entry(entry)
+        coordinator = PanelCapacityCoordinator(hass, entry, setup)
+    except (ConfigError, KeyError, ValueError) as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_configuration",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    await coordinator.async_load()
+    panel_device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer=MANUFACTURER,
+        model=MODEL_PANEL,
+        entry_type=dr.DeviceEntryType.SERVICE,
+    )
+    coordinator.panel_device_id = panel_device.id
+    entry.runtime_data = PanelCapacityRuntimeData(coordinator=coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    coordinator.async_start()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
+    """Unload a panel, giving back every load it holds."""
+    await entry.runtime_data.coordinator.async_release()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> None:
+    """Reload when the options, the panel or the loads change."""
+    entry.runtime_data.coordinator.async_prepare_reload(entry)
+    hass.config_entries.async_schedule_reload(entry.entry_id)

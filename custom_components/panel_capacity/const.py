@@ -1,0 +1,87 @@
+"""Constants of the Panel Capacity integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+from homeassistant.const import Platform
+
+DOMAIN: Final = "panel_capacity"
+LOGGER = logging.getLogger(__package__)
+
+PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
+
+SUBENTRY_LOAD: Final = "load"
+MANUFACTURER: Final = "Panel Capacity"
+MODEL_PANEL: Final = "Panel"
+MODEL_LOAD: Final = "Managed load"
+
+# Config entry data: what the panel is and how it is measured.
+CONF_SUPPLY: Final = "supply"
+CONF_RATING_A: Final = "rating_a"
+CONF_VOLTAGE_V: Final = "voltage_v"
+CONF_CONTINUOUS_PCT: Final = "continuous_pct"
+CONF_METERING: Final = "metering"
+CONF_SITE_SENSOR: Final = "site_sensor"
+CONF_IMPORT_SENSOR: Final = "import_sensor"
+CONF_EXPORT_SENSOR: Final = "export_sensor"
+
+METERING_NET: Final = "net"
+METERING_PAIR: Final = "pair"
+
+# Options: the tuning of the control loop.
+CONF_MARGIN_W: Final = "margin_w"
+CONF_HYSTERESIS_W: Final = "hysteresis_w"
+CONF_RESTORE_HOLDOFF_S: Final = "restore_holdoff_s"
+CONF_RESPONSE_S: Final = "response_s"
+CONF_STALENESS_S: Final = "staleness_s"
+CONF_MANUAL_HOLD_S: Final = "manual_hold_s"
+CONF_LARGEST_STEP_W: Final = "largest_step_w"
+CONF_LOAD_ORDER: Final = "load_order"
+
+DEFAULT_CONTINUOUS_PCT: Final = 80
+DEFAULT_MARGIN_W: Final = 250
+DEFAULT_HYSTERESIS_W: Final = 250
+DEFAULT_RESTORE_HOLDOFF_S: Final = 30
+DEFAULT_RESPONSE_S: Final = 10
+DEFAULT_STALENESS_S: Final = 60
+DEFAULT_MANUAL_HOLD_S: Final = 3600
+DEFAULT_LARGEST_STEP_W: Final = 0
+
+# Subentry data: one controllable load.
+CONF_ACTUATOR: Final = "actuator"
+CONF_KIND: Final = "kind"
+CONF_POWER_SENSOR: Final = "power_sensor"
+CONF_NOMINAL_W: Final = "nominal_w"
+CONF_UNIT: Final = "unit"
+CONF_MIN: Final = "min"
+CONF_MAX: Final = "max"
+CONF_STEP: Final = "step"
+CONF_PHASES: Final = "phases"
+CONF_ALLOW_OFF: Final = "allow_off"
+CONF_NEVER_SHED: Final = "never_shed"
+CONF_MIN_ON_S: Final = "min_on_s"
+CONF_MIN_OFF_S: Final = "min_off_s"
+
+UNIT_AMPERE: Final = "A"
+UNIT_WATT: Final = "W"
+UNIT_KILOWATT: Final = "kW"
+
+# Actuator domains and how the engine sees them.
+SWITCH_DOMAINS: Final = ("switch", "input_boolean", "light", "fan", "climate", "water_heater")
+LEVEL_DOMAINS: Final = ("number", "input_number")
+
+EVENT_ACTION: Final = "panel_capacity_action"
+EVENT_ALERT: Final = "panel_capacity_alert"
+
+# The loop runs on every state change of its sensors; this tick drives timers
+# (hold-offs, minimum on/off times) and notices a sensor that has gone quiet.
+WATCHDOG_INTERVAL: Final = timedelta(seconds=5)
+# State changes arriving faster than this are folded into one step.
+STEP_COOLDOWN_S: Final = 0.5
+# How long a command to an actuator may take before it counts as failed.
+SERVICE_TIMEOUT_S: Final = 10
+STORAGE_VERSION: Final = 1
+STORAGE_SAVE_DELAY_S: Final = 10

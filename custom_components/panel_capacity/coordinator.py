@@ -1,0 +1,417 @@
+"""The coordinator: feeds the capacity engine from Home Assistant and carries out its actions.
+
+Event-driven: a step runs when a configured sensor or actuator changes (folded
+by a short debouncer), plus a watchdog tick for timers and silent sensors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+import math
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import probatio
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import (
+    Context,
+    Event,
+    EventStateChangedData,
+    EventStateReportedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.debounce import Debouncer
+from homeassistant.helpers.event import (
+    async_track_state_change_event,
+    async_track_state_report_event,
+    async_track_time_interval,
+)
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_ACTUATOR,
+    DOMAIN,
+    EVENT_ACTION,
+    EVENT_ALERT,
+    LOGGER,
+    SERVICE_TIMEOUT_S,
+    STEP_COOLDOWN_S,
+    STORAGE_SAVE_DELAY_S,
+    STORAGE_VERSION,
+    WATCHDOG_INTERVAL,
+)
+from .engine import (
+    TERM_USER_CAP,
+    Action,
+    ActionKind,
+    Alert,
+    CapacityEngine,
+    LoadInput,
+    LoadKind,
+    LoadState,
+    SiteReading,
+    Status,
+    StepInput,
+)
+from .readings import actuator_available, actuator_is_on, service_call, state_number, state_power_w
+
+if TYPE_CHECKING:
+    from .configuration import LoadBinding, PanelSetup
+
+# A configured entity missing this long after start gets a Repairs issue.
+MISSING_GRACE_S = 60.0
+# How often the counters are written even when nothing was done.
+PERIODIC_SAVE_S = 300.0
+HELD_STATES = (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED)
+
+
+class StoredData(TypedDict):
+    """What the coordinator keeps across restarts."""
+
+    memory: dict[str, Any]
+    enabled: bool
+    user_cap_w: float | None
+
+
+@dataclass(slots=True)
+class PanelCapacityRuntimeData:
+    """Runtime data of a config entry."""
+
+    coordinator: PanelCapacityCoordinator
+
+
+type PanelCapacityConfigEntry = ConfigEntry[PanelCapacityRuntimeData]
+
+
+class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
+    """Runs one panel's capacity engine."""
+
+    config_entry: PanelCapacityConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: PanelCapacityConfigEntry, setup: PanelSetup) -> None:
+        """Prepare; nothing runs until async_start."""
+        super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
+        self.setup = setup
+        self.loads: dict[str, LoadBinding] = {load.subentry_id: load for load in setup.loads}
+        self._by_actuator = {load.actuator: load for load in setup.loads}
+        self.engine = self._new_engine(None)
+        self.enabled = True
+        self.user_cap_w: float | None = None
+        self.panel_device_id: str | None = None
+        self.recent_actions: deque[dict[str, Any]] = deque(maxlen=25)
+        self._store: Store[StoredData] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}")
+        self._lock = asyncio.Lock()
+        self._contexts: deque[str] = deque(maxlen=64)
+        self._sent: dict[str, tuple[float, float]] = {}  # load -> (value sent, level in W)
+        self._manual: set[str] = set()
+        self._missing_since: dict[str, float] = {}
+        self._failures_logged: set[str] = set()
+        self._keep_on_reload: set[str] = set()
+        self._running = False
+        self._stopped = False
+        self._last_save = 0.0
+        self._debouncer = Debouncer(
+            hass, LOGGER, cooldown=STEP_COOLDOWN_S, immediate=True, function=self._async_step
+        )
+        self.data = self.engine.status()
+
+    def _new_engine(self, memory: dict[str, Any] | None) -> CapacityEngine:
+        return CapacityEngine(
+            self.setup.panel,
+            self.setup.settings,
+            [load.config for load in self.setup.loads],
+            memory=memory,
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def async_load(self) -> None:
+        """Take back what was stored before a restart or reload."""
+        stored = await self._store.async_load()
+        if not isinstance(stored, dict):
+            return
+        memory = stored.get("memory")
+        if isinstance(memory, dict):
+            self.engine = self._new_engine(memory)
+        self.enabled = stored.get("enabled") is not False
+        cap = stored.get("user_cap_w")
+        if isinstance(cap, (int, float)) and math.isfinite(cap) and cap >= 0:
+            self.user_cap_w = float(cap)
+        self.data = self.engine.status()
+
+    @callback
+    def async_start(self) -> None:
+        """Subscribe to the sensors and actuators; the first step waits for Home Assistant to start."""
+        entry = self.config_entry
+        watched = [*self.setup.site_sensors, *self.setup.load_entities]
+        entry.async_on_unload(async_track_state_change_event(self.hass, watched, self._on_state_changed))
+        entry.async_on_unload(
+            async_track_state_report_event(self.hass, list(self.setup.site_sensors), self._on_state_reported)
+        )
+        entry.async_on_unload(async_track_time_interval(self.hass, self._on_tick, WATCHDOG_INTERVAL))
+        entry.async_on_unload(async_at_started(self.hass, self._on_started))
+        entry.async_on_unload(self._debouncer.async_shutdown)
+
+    async def _on_started(self, _hass: HomeAssistant) -> None:
+        self._running = True
+        await self._async_step()
+
+    @callback
+    def async_prepare_reload(self, entry: PanelCapacityConfigEntry) -> None:
+        """A reload for a changed configuration is coming.
+
+        Loads that stay configured with the same actuator stay held: the new
+        controller takes them over from the stored memory instead of every load
+        being given back and shed again. Removed or rewired loads are given back.
+        """
+        self._keep_on_reload = {
+            load_id
+            for load_id, load in self.loads.items()
+            if load_id in entry.subentries and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
+        }
+
+    async def async_release(self) -> None:
+        """Stop controlling and give back the loads it holds (all of them, unless reloading)."""
+        async with self._lock:
+            self._stopped = True
+            for action in self.engine.release(self._now(), keep=self._keep_on_reload):
+                await self._execute(action)
+            await self._store.async_save(self._stored())
+        for issue_id in self._missing_since:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(issue_id))
+
+    # --------------------------------------------------------------- events
+
+    @callback
+    def _on_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        load = self._by_actuator.get(event.data["entity_id"])
+        if load is not None:
+            self._note_manual(load, event.data["old_state"], event.data["new_state"])
+        self._schedule()
+
+    @callback
+    def _on_state_reported(self, _event: Event[EventStateReportedData]) -> None:
+        self._schedule()
+
+    @callback
+    def _on_tick(self, _now: datetime) -> None:
+        self._schedule()
+
+    @callback
+    def _schedule(self) -> None:
+        if self._running and not self._stopped:
+            self._debouncer.async_schedule_call()
+
+    @callback
+    def _note_manual(self, load: LoadBinding, old: State | None, new: State | None) -> None:
+        """Recognise a person changing a load the controller is holding."""
+        if old is None or new is None or not actuator_available(new):
+            return
+        context = new.context
+        if context.id in self._contexts or (context.parent_id and context.parent_id in self._contexts):
+            return
+        status = self.data.loads.get(load.subentry_id)
+        if status is None or status.state not in HELD_STATES:
+            return
+        if load.kind is LoadKind.SWITCH:
+            changed = actuator_is_on(load.domain, new) and not actuator_is_on(load.domain, old)
+        else:
+            value = state_number(new)
+            sent = self._sent.get(load.subentry_id)
+            changed = value is not None and value != state_number(old) and (sent is None or value != sent[0])
+        if changed:
+            LOGGER.info("%s was changed by hand; leaving it alone for a while", load.name)
+            self._manual.add(load.subentry_id)
+
+    # ----------------------------------------------------------------- step
+
+    @staticmethod
+    def _now() -> float:
+        return dt_util.utcnow().timestamp()
+
+    async def _async_step(self) -> None:
+        """One control step: read, decide, act, publish."""
+        async with self._lock:
+            if self._stopped:
+                return
+            now = self._now()
+            result = self.engine.step(self._read(now))
+            self._manual.clear()
+            for action in result.actions:
+                await self._execute(action)
+            for alert in result.alerts_raised:
+                self._fire_alert(alert)
+            self._check_entities(now)
+            self.async_set_updated_data(self.engine.status())
+            if result.actions or result.alerts_raised or now - self._last_save >= PERIODIC_SAVE_S:
+                self.async_save()
+
+    def _read(self, now: float) -> StepInput:
+        terms = {TERM_USER_CAP: self.user_cap_w} if self.user_cap_w is not None else {}
+        return StepInput(
+            now=now,
+            site=self._site_reading(),
+            loads={load.subentry_id: self._load_input(load) for load in self.setup.loads},
+            limit_terms=terms,
+            enabled=self.enabled,
+            day=dt_util.now().date().toordinal(),
+        )
+
+    def _site_reading(self) -> SiteReading:
+        states = [self.hass.states.get(entity_id) for entity_id in self.setup.site_sensors]
+        values = [state_power_w(state, self.setup.panel.watts_per_amp) for state in states]
+        if any(value is None for value in values) or any(state is None for state in states):
+            return SiteReading(None)
+        power = values[0] if len(values) == 1 else values[0] - values[1]  # type: ignore[operator]
+        reported = min(state.last_reported.timestamp() for state in states if state is not None)
+        return SiteReading(power, reported)
+
+    def _load_input(self, load: LoadBinding) -> LoadInput:
+        state = self.hass.states.get(load.actuator)
+        manual = load.subentry_id in self._manual
+        measured = None
+        if load.power_sensor:
+            measured = state_power_w(self.hass.states.get(load.power_sensor), self.setup.panel.watts_per_amp)
+        if state is None or not actuator_available(state):
+            return LoadInput(available=False, manual=manual, measured_w=measured)
+        if load.kind is LoadKind.SWITCH:
+            return LoadInput(is_on=actuator_is_on(load.domain, state), measured_w=measured, manual=manual)
+        value = state_number(state)
+        if value is None:
+            return LoadInput(available=False, manual=manual, measured_w=measured)
+        sent = self._sent.get(load.subentry_id)
+        level = sent[1] if sent is not None and sent[0] == value else value * load.watts_per_unit
+        return LoadInput(is_on=value > 0, level_w=level, measured_w=measured, manual=manual)
+
+    async def _execute(self, action: Action) -> None:
+        """Carry out one action through Home Assistant's services, with our own context."""
+        load = self.loads[action.load_id]
+        state = self.hass.states.get(load.actuator)
+        domain, service, data = service_call(load, action, state)
+        context = Context()
+        self._contexts.append(context.id)
+        if load.kind is LoadKind.MODULATED:
+            level = 0.0 if action.kind is ActionKind.TURN_OFF else (action.level_w or 0.0)
+            self._sent[action.load_id] = (data["value"], level)
+        success = True
+        try:
+            async with asyncio.timeout(SERVICE_TIMEOUT_S):
+                await self.hass.services.async_call(domain, service, data, blocking=True, context=context)
+        except TimeoutError:
+            # It may still happen; the engine repeats the command if it does not show.
+            LOGGER.warning("%s.%s for %s did not finish in time", domain, service, load.actuator)
+        except (HomeAssistantError, probatio.Invalid) as err:
+            success = False
+            self.engine.action_failed(action)
+            if load.subentry_id not in self._failures_logged:
+                self._failures_logged.add(load.subentry_id)
+                LOGGER.warning("Could not %s %s: %s", service, load.actuator, err)
+        else:
+            self._failures_logged.discard(load.subentry_id)
+        record = {
+            "entry_id": self.config_entry.entry_id,
+            "load_id": load.subentry_id,
+            "load": load.name,
+            "entity_id": load.actuator,
+            "action": action.kind.value,
+            "reason": action.reason.value,
+            "level_w": action.level_w,
+            "value": data.get("value"),
+            "site_power_w": action.site_w,
+            "limit_w": action.limit_w,
+            "success": success,
+        }
+        self.hass.bus.async_fire(EVENT_ACTION, record, context=context)
+        self.recent_actions.append(record | {"time": dt_util.utcnow().isoformat()})
+
+    @callback
+    def _fire_alert(self, alert: Alert) -> None:
+        status = self.engine.status()
+        LOGGER.log(
+            30 if alert is not Alert.RECOVERED else 20,
+            "%s: %s (site %s W, limit %.0f W)",
+            self.config_entry.title,
+            alert.value,
+            status.site_w,
+            status.limit.effective_w,
+        )
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            {
+                "entry_id": self.config_entry.entry_id,
+                "alert": alert.value,
+                "site_power_w": status.site_w,
+                "limit_w": status.limit.effective_w,
+            },
+        )
+
+    # ---------------------------------------------------------- entities gone
+
+    @callback
+    def _check_entities(self, now: float) -> None:
+        """Raise a Repairs issue for a configured entity that has gone, clear it when back."""
+        for entity_id in (*self.setup.site_sensors, *self.setup.load_entities):
+            if self.hass.states.get(entity_id) is not None:
+                if self._missing_since.pop(entity_id, None) is not None:
+                    ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(entity_id))
+                continue
+            since = self._missing_since.setdefault(entity_id, now)
+            if now - since >= MISSING_GRACE_S:
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    self._issue_id(entity_id),
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="entity_missing",
+                    translation_placeholders={"entity_id": entity_id, "panel": self.config_entry.title},
+                )
+
+    def _issue_id(self, entity_id: str) -> str:
+        return f"missing_{self.config_entry.entry_id}_{entity_id}"
+
+    @property
+    def missing_entities(self) -> list[str]:
+        """Configured entities that do not exist now."""
+        return sorted(self._missing_since)
+
+    # -------------------------------------------------------------- settings
+
+    async def async_set_enabled(self, enabled: bool) -> None:
+        """Switch management on, or off (monitor only: loads it holds are given back)."""
+        self.enabled = enabled
+        self.async_save()
+        await self._async_step_now()
+
+    async def async_set_user_cap(self, cap_w: float | None) -> None:
+        """Set or clear the user's cap on the limit."""
+        self.user_cap_w = cap_w
+        self.async_save()
+        await self._async_step_now()
+
+    async def _async_step_now(self) -> None:
+        if self._running and not self._stopped:
+            await self._async_step()
+        else:
+            self.async_set_updated_data(self.data)
+
+    # ------------------------------------------------------------ persistence
+
+    def _stored(self) -> StoredData:
+        return {"memory": self.engine.export_memory(), "enabled": self.enabled, "user_cap_w": self.user_cap_w}
+
+    @callback
+    def async_save(self) -> None:
+        """Write the controller's memory soon."""
+        self._last_save = self._now()
+        self._store.async_delay_save(self._stored, STORAGE_SAVE_DELAY_S)

@@ -1,0 +1,790 @@
+"""The capacity controller: shed loads when the site nears its limit, restore them after.
+
+Deterministic and free of I/O: the caller passes the time and what it measured,
+and gets back the commands to carry out. The same object runs inside Home
+Assistant's coordinator and inside the offline simulator.
+
+The algorithm follows Nordman, Gerber et al. (LBNL/NREL), "Building electrical
+capacity management": above a threshold, drop or turn down loads from the end
+of a priority list until the site is safely under the limit; below a second,
+lower threshold, bring them back one at a time, most important first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
+import math
+from typing import TYPE_CHECKING, Any
+
+from .accounting import Accounting
+from .limits import effective_limit
+from .model import (
+    Action,
+    ActionKind,
+    ActionReason,
+    Alert,
+    ControllerState,
+    ControlSettings,
+    LimitSnapshot,
+    LoadConfig,
+    LoadInput,
+    LoadKind,
+    LoadReason,
+    LoadState,
+    LoadStatus,
+    PanelConfig,
+    Status,
+    StepInput,
+    StepResult,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
+# A load drawing less than this (W) counts as idle: its relay may be on while
+# its thermostat is satisfied. Its remembered draw is kept from when it ran.
+IDLE_W = 20.0
+# An actuator that ignores a command this many times in a row is given up on
+# until it shows a change of its own, or for this long.
+MAX_RETRIES = 3
+UNRESPONSIVE_S = 600.0
+# Two levels closer than this (W) are the same level.
+LEVEL_TOLERANCE_W = 1e-6
+MEMORY_VERSION = 1
+_UNAVAILABLE = LoadInput(available=False)
+
+
+class Held(StrEnum):
+    """What the controller is holding a load at."""
+
+    NONE = "none"
+    SHED = "shed"  # turned off by us
+    REDUCED = "reduced"  # modulated, turned down by us
+
+
+@dataclass(slots=True)
+class _Memory:
+    """What the controller remembers about one load between steps."""
+
+    held: Held = Held.NONE
+    restore_level_w: float | None = None  # modulated: the level to give back
+    remembered_w: float | None = None  # last real draw while running
+    changed_at: float | None = None  # last on/off transition (None: long ago)
+    manual_until: float | None = None
+    actions: int = 0
+    # Observed at the last step (not persisted).
+    available: bool = False
+    on: bool | None = None
+    level_w: float | None = None
+    measured_w: float | None = None
+    # The last command, until the site reading shows it (not persisted).
+    commanded_at: float | None = None
+    commanded_on: bool | None = None
+    commanded_level_w: float | None = None
+    pending_delta_w: float = 0.0  # expected change of site power not yet seen
+    site_at_command: float | None = None  # the site reading the command was based on
+    retries: int = 0
+    unresponsive_until: float | None = None  # gave up commanding it until then
+
+
+_PERSISTED = ("held", "restore_level_w", "remembered_w", "changed_at", "manual_until", "actions")
+
+
+class ConfigError(ValueError):
+    """The engine was given a configuration it cannot run safely."""
+
+
+def validate(panel: PanelConfig, settings: ControlSettings, loads: Sequence[LoadConfig]) -> None:
+    """Raise ConfigError when the configuration is unsafe or inconsistent."""
+
+    def finite(*values: float) -> bool:
+        return all(math.isfinite(value) for value in values)
+
+    if not finite(panel.rating_a, panel.voltage_v, panel.continuous_factor):
+        raise ConfigError("panel values must be finite")
+    if panel.rating_a <= 0 or panel.voltage_v <= 0:
+        raise ConfigError("panel rating and voltage must be positive")
+    if not 0 < panel.continuous_factor <= 1:
+        raise ConfigError("continuous factor must be in (0, 1]")
+    for setting in fields(settings):
+        number = getattr(settings, setting.name)
+        if not math.isfinite(number) or number < 0:
+            raise ConfigError(f"{setting.name} must be a finite, non-negative number")
+    seen: set[str] = set()
+    for load in loads:
+        if load.load_id in seen:
+            raise ConfigError(f"duplicate load {load.load_id}")
+        seen.add(load.load_id)
+        numbers = (load.nominal_w, load.min_w, load.max_w, load.step_w, load.ramp_w)
+        if not finite(*numbers, load.min_on_s, load.min_off_s) or min(numbers) < 0:
+            raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
+        if load.kind is LoadKind.MODULATED and not 0 <= load.min_w <= load.max_w:
+            raise ConfigError(f"load {load.load_id}: need 0 <= min <= max")
+        if load.kind is LoadKind.MODULATED and load.max_w <= 0:
+            raise ConfigError(f"load {load.load_id}: max must be positive")
+
+
+class CapacityEngine:
+    """One panel's controller. Loads are given most important first."""
+
+    def __init__(
+        self,
+        panel: PanelConfig,
+        settings: ControlSettings,
+        loads: Sequence[LoadConfig],
+        *,
+        memory: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Build a controller; ``memory`` is what ``export_memory`` returned earlier."""
+        validate(panel, settings, loads)
+        self.panel = panel
+        self.settings = settings
+        self.loads: tuple[LoadConfig, ...] = tuple(loads)
+        self._cfgs: dict[str, LoadConfig] = {load.load_id: load for load in self.loads}
+        self._mem: dict[str, _Memory] = {load.load_id: _Memory() for load in self.loads}
+        self._acc = Accounting()
+        self._limit: LimitSnapshot = effective_limit(panel, settings, {})
+        self._now: float | None = None
+        self._started_at: float | None = None
+        self._site_w: float | None = None  # the current reading, None when missing
+        self._site_time: float | None = None  # when the last valid reading was taken
+        self._acc_site_w: float | None = None  # held for accounting until the next step
+        self._last_action_at: float | None = None
+        self._enabled = True
+        self._fail_safe = False
+        self._insufficient = False
+        self._shed_this_step = False
+        self._planned: tuple[Action, ...] = ()
+        if memory:
+            self._load_memory(memory)
+
+    # ----------------------------------------------------------------- step
+
+    def step(self, inp: StepInput) -> StepResult:
+        """Advance to ``inp.now``, take in the readings, decide what to do."""
+        now = inp.now
+        if self._started_at is None:
+            self._started_at = now
+        if self._now is not None and now > self._now:
+            self._acc.advance(
+                now - self._now,
+                self._acc_site_w,
+                self._limit.effective_w,
+                self.panel.rating_w,
+                self.panel.continuous_limit_w,
+            )
+        self._now = now if self._now is None else max(now, self._now)
+        self._acc.new_day(inp.day)
+        self._limit = effective_limit(self.panel, self.settings, inp.limit_terms)
+
+        power = inp.site.power_w
+        if power is not None and math.isfinite(power):
+            self._site_w = float(power)
+            self._site_time = inp.site.time if inp.site.time is not None else now
+        else:
+            self._site_w = None
+        self._acc_site_w = self._site_w
+
+        self._observe(now, inp.loads)
+        alerts: list[Alert] = []
+        self._shed_this_step = False
+        self._planned = ()
+
+        if not inp.enabled:
+            actions = self._release() if self._enabled else []
+            self._enabled = False
+            self._fail_safe = False
+            self._insufficient = False
+            self._planned = self._dry_run(now)
+            return StepResult(actions=tuple(actions))
+        self._enabled = True
+
+        actions = self._decide(now, alerts)
+        for action in actions:
+            self._commit(now, action)
+        return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts))
+
+    def _decide(self, now: float, alerts: list[Alert]) -> list[Action]:
+        """Choose this step's actions. Leaves memory untouched (see _commit)."""
+        stale = self._stale(now)
+        if stale:
+            if not self._fail_safe:
+                self._fail_safe = True
+                alerts.append(Alert.FAIL_SAFE)
+            self._insufficient = False
+            return self._fail_safe_actions(now)
+        if self._fail_safe and self._site_w is not None:
+            self._fail_safe = False
+            alerts.append(Alert.RECOVERED)
+        actions = self._retries(now)
+        projected = self.projected_w
+        if projected is None:
+            return actions  # no measurement: hold still until one comes or it goes stale
+        limit = self._limit.effective_w
+        if projected > limit:
+            shed, remaining = self._shed(now, projected)
+            actions.extend(shed)
+            self._shed_this_step = bool(shed)
+            insufficient = remaining > limit
+            if insufficient and not self._insufficient:
+                alerts.append(Alert.INSUFFICIENT)
+            self._insufficient = insufficient
+        else:
+            self._insufficient = False
+            if not actions and projected < self.restore_threshold_w:
+                actions.extend(self._restore(now, projected))
+        return actions
+
+    # ---------------------------------------------------------- observation
+
+    def _observe(self, now: float, inputs: Mapping[str, LoadInput]) -> None:
+        """Update each load's memory from what was measured."""
+        settings = self.settings
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            inp = inputs.get(cfg.load_id, _UNAVAILABLE)
+            level = inp.level_w if inp.level_w is not None and math.isfinite(inp.level_w) else None
+            on = inp.is_on
+            if on is None and cfg.kind is LoadKind.MODULATED and level is not None:
+                on = level > 0
+            mem.available = inp.available and on is not None
+            if on is not None and mem.on is not None and on != mem.on:
+                mem.changed_at = now
+                mem.unresponsive_until = None
+            if mem.unresponsive_until is not None and now >= mem.unresponsive_until:
+                mem.unresponsive_until = None
+            mem.on = on
+            mem.level_w = level
+            measured = inp.measured_w
+            mem.measured_w = max(0.0, measured) if measured is not None and math.isfinite(measured) else None
+            if on and mem.measured_w is not None and mem.measured_w > IDLE_W:
+                mem.remembered_w = mem.measured_w
+            if inp.manual:
+                mem.manual_until = now + settings.manual_hold_s
+                mem.held = Held.NONE
+                mem.restore_level_w = None
+                self._clear_command(mem)
+            elif mem.manual_until is not None and now >= mem.manual_until:
+                mem.manual_until = None
+            if mem.commanded_at is not None and self._obeyed(cfg, mem):
+                if mem.measured_w is not None and (mem.commanded_on is not False or mem.measured_w <= IDLE_W):
+                    mem.pending_delta_w = 0.0  # its own meter shows it has followed
+                if mem.pending_delta_w == 0.0:
+                    self._clear_command(mem)
+        self._settle_pending(now)
+
+    def _settle_pending(self, now: float) -> None:
+        """Stop counting commands that the site reading now shows.
+
+        Commands given at the same step form a batch. The reading shows a batch
+        once the site power has moved by at least half the batch's expected
+        change since the reading it was based on, or once a reading taken a
+        full response time after the command arrives. Until then the change is
+        added to the reading (projected power), so a slow actuator is not
+        mistaken for a command that failed and other loads are not shed too.
+        """
+        batches: dict[float, list[tuple[LoadConfig, _Memory]]] = {}
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if mem.pending_delta_w != 0.0 and mem.commanded_at is not None:
+                batches.setdefault(mem.commanded_at, []).append((cfg, mem))
+        site, site_time = self._site_w, self._site_time
+        for commanded_at, mems in batches.items():
+            shown = site_time is not None and site_time >= commanded_at + self.settings.response_s
+            shown = shown or now >= commanded_at + self.settings.response_s + self.settings.staleness_s
+            base = mems[0][1].site_at_command
+            if (
+                not shown
+                and site is not None
+                and base is not None
+                and site_time is not None
+                and site_time > commanded_at
+            ):
+                delta = sum(mem.pending_delta_w for _, mem in mems)
+                change = site - base
+                shown = change <= delta / 2 if delta < 0 else change >= delta / 2
+            if shown:
+                for cfg, mem in mems:
+                    mem.pending_delta_w = 0.0
+                    if self._obeyed(cfg, mem):
+                        self._clear_command(mem)
+
+    @staticmethod
+    def _obeyed(cfg: LoadConfig, mem: _Memory) -> bool:
+        """Whether the actuator shows the last command."""
+        if mem.commanded_on is not None and mem.on != mem.commanded_on:
+            return False
+        if cfg.kind is LoadKind.MODULATED and mem.commanded_on and mem.commanded_level_w is not None:
+            return mem.level_w is not None and abs(mem.level_w - mem.commanded_level_w) < LEVEL_TOLERANCE_W
+        return True
+
+    @staticmethod
+    def _clear_command(mem: _Memory) -> None:
+        mem.commanded_at = None
+        mem.commanded_on = None
+        mem.commanded_level_w = None
+        mem.pending_delta_w = 0.0
+        mem.site_at_command = None
+        mem.retries = 0
+
+    def _stale(self, now: float) -> bool:
+        """No valid site reading for longer than the staleness time."""
+        since = self._site_time if self._site_time is not None else self._started_at
+        return since is not None and now - since > self.settings.staleness_s
+
+    # ------------------------------------------------------------ per load
+
+    def _manual(self, mem: _Memory, now: float) -> bool:
+        return mem.manual_until is not None and now < mem.manual_until
+
+    def _controllable(self, cfg: LoadConfig, mem: _Memory, now: float) -> bool:
+        return (
+            not cfg.never_shed
+            and mem.available
+            and mem.unresponsive_until is None
+            and not self._manual(mem, now)
+        )
+
+    @staticmethod
+    def _is_on(mem: _Memory) -> bool:
+        """On, counting a command that has not shown yet."""
+        if mem.commanded_on is not None:
+            return mem.commanded_on
+        return bool(mem.on)
+
+    @staticmethod
+    def _level(cfg: LoadConfig, mem: _Memory) -> float:
+        """Current level of a modulated load, counting a command not shown yet."""
+        if mem.commanded_level_w is not None:
+            return mem.commanded_level_w
+        if mem.level_w is not None:
+            return mem.level_w
+        return cfg.max_w
+
+    def _draw(self, cfg: LoadConfig, mem: _Memory) -> float:
+        """What the load draws now, as best known."""
+        if not self._is_on(mem):
+            return 0.0
+        if cfg.kind is LoadKind.MODULATED:
+            level = self._level(cfg, mem)
+            if mem.measured_w is not None and mem.commanded_at is None:
+                return min(mem.measured_w, level) if level > 0 else mem.measured_w
+            return level
+        if mem.measured_w is not None and mem.commanded_at is None:
+            return mem.measured_w
+        return self._expected(cfg, mem)
+
+    @staticmethod
+    def _expected(cfg: LoadConfig, mem: _Memory) -> float:
+        """What the load will draw when it runs: remembered, else nominal."""
+        if mem.remembered_w is not None and cfg.kind is LoadKind.SWITCH:
+            return mem.remembered_w
+        return cfg.expected_w
+
+    def _min_on_ok(self, cfg: LoadConfig, mem: _Memory, now: float) -> bool:
+        return mem.changed_at is None or now - mem.changed_at >= cfg.min_on_s
+
+    def _min_off_ok(self, cfg: LoadConfig, mem: _Memory, now: float) -> bool:
+        return mem.changed_at is None or now - mem.changed_at >= cfg.min_off_s
+
+    # ------------------------------------------------------------ decisions
+
+    def _action(
+        self,
+        cfg: LoadConfig,
+        kind: ActionKind,
+        reason: ActionReason,
+        delta: float,
+        level: float | None = None,
+    ) -> Action:
+        return Action(
+            load_id=cfg.load_id,
+            kind=kind,
+            reason=reason,
+            level_w=level,
+            delta_w=delta,
+            site_w=self._site_w,
+            limit_w=self._limit.effective_w,
+        )
+
+    def _shed(self, now: float, projected: float) -> tuple[list[Action], float]:
+        """Shed from the least important load up until under the shed target."""
+        target = self.shed_target_w
+        actions: list[Action] = []
+        for cfg in reversed(self.loads):
+            if projected <= target:
+                break
+            mem = self._mem[cfg.load_id]
+            if not self._controllable(cfg, mem, now) or not self._is_on(mem):
+                continue
+            action = self._reduce(cfg, mem, now, projected - target, ActionReason.OVER_LIMIT)
+            if action is not None:
+                actions.append(action)
+                projected += action.delta_w
+        return actions, projected
+
+    def _reduce(
+        self, cfg: LoadConfig, mem: _Memory, now: float, need: float, reason: ActionReason
+    ) -> Action | None:
+        """The smallest cut of one load that frees ``need`` W (or as much as it can)."""
+        draw = self._draw(cfg, mem)
+        can_turn_off = self._min_on_ok(cfg, mem, now) and (cfg.kind is LoadKind.SWITCH or cfg.allow_off)
+        if cfg.kind is LoadKind.SWITCH:
+            if draw <= 0 or not can_turn_off:
+                return None
+            return self._action(cfg, ActionKind.TURN_OFF, reason, -draw)
+        level = self._level(cfg, mem)
+        wanted = draw - need
+        if wanted < cfg.min_w and can_turn_off:
+            return self._action(cfg, ActionKind.TURN_OFF, reason, -draw)
+        new_level = cfg.quantize_down(wanted)
+        if new_level >= level:
+            return None
+        return self._action(cfg, ActionKind.SET_LEVEL, reason, -max(0.0, draw - new_level), new_level)
+
+    def _restore(self, now: float, projected: float) -> list[Action]:
+        """Bring back the most important held load, if it fits under the restore threshold."""
+        if self._last_action_at is not None and now - self._last_action_at < self.settings.restore_holdoff_s:
+            return []
+        room = self.restore_threshold_w - projected
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if mem.held is Held.NONE or not self._controllable(cfg, mem, now):
+                continue
+            if mem.commanded_at is not None:
+                return []  # its last command has not shown yet
+            action = self._raise(cfg, mem, now, room)
+            return [action] if action is not None else []
+        return []
+
+    def _raise(self, cfg: LoadConfig, mem: _Memory, now: float, room: float) -> Action | None:
+        """Give back part or all of what was taken from one load, within ``room`` W."""
+        off = not self._is_on(mem)
+        if off and not self._min_off_ok(cfg, mem, now):
+            return None
+        if cfg.kind is LoadKind.SWITCH:
+            need = self._expected(cfg, mem)
+            if need > room:
+                return None
+            return self._action(cfg, ActionKind.TURN_ON, ActionReason.HEADROOM, need)
+        goal = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+        draw = self._draw(cfg, mem)
+        start = 0.0 if off else self._level(cfg, mem)
+        ceiling = min(goal, draw + room, max(start + cfg.ramp_limit_w, cfg.min_w))
+        if ceiling < cfg.min_w:
+            return None
+        new_level = cfg.quantize_down(ceiling)
+        if new_level <= start or new_level - draw > room:
+            return None
+        return self._action(cfg, ActionKind.SET_LEVEL, ActionReason.HEADROOM, new_level - draw, new_level)
+
+    def _fail_safe_actions(self, now: float) -> list[Action]:
+        """Without a trustworthy reading, put every managed load in its safe state."""
+        actions: list[Action] = []
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if not self._controllable(cfg, mem, now) or not self._is_on(mem):
+                continue
+            if cfg.kind is LoadKind.MODULATED and (not cfg.allow_off or not self._min_on_ok(cfg, mem, now)):
+                if self._level(cfg, mem) > cfg.min_w:
+                    delta = -max(0.0, self._draw(cfg, mem) - cfg.min_w)
+                    actions.append(
+                        self._action(cfg, ActionKind.SET_LEVEL, ActionReason.FAIL_SAFE, delta, cfg.min_w)
+                    )
+                continue
+            if self._min_on_ok(cfg, mem, now):
+                actions.append(
+                    self._action(cfg, ActionKind.TURN_OFF, ActionReason.FAIL_SAFE, -self._draw(cfg, mem))
+                )
+        return actions
+
+    def _retries(self, now: float) -> list[Action]:
+        """Repeat a command that the actuator has not followed within the response time."""
+        actions: list[Action] = []
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if (
+                mem.commanded_at is None
+                or now - mem.commanded_at < self.settings.response_s
+                or not self._controllable(cfg, mem, now)
+                or self._obeyed(cfg, mem)
+            ):
+                continue
+            if mem.retries >= MAX_RETRIES:
+                # Give up: leave the load as it is and stop holding it for a while.
+                mem.held = Held.NONE
+                mem.restore_level_w = None
+                mem.unresponsive_until = now + UNRESPONSIVE_S
+                self._clear_command(mem)
+                continue
+            mem.retries += 1
+            if mem.commanded_on is False:
+                kind, level = ActionKind.TURN_OFF, None
+            elif cfg.kind is LoadKind.MODULATED:
+                kind, level = ActionKind.SET_LEVEL, mem.commanded_level_w
+            else:
+                kind, level = ActionKind.TURN_ON, None
+            actions.append(self._action(cfg, kind, ActionReason.RETRY, 0.0, level))
+        return actions
+
+    def _commit(self, now: float, action: Action) -> None:
+        """Record an action as taken."""
+        cfg = self._cfgs[action.load_id]
+        mem = self._mem[action.load_id]
+        retries = mem.retries
+        was_on = self._is_on(mem)
+        if action.kind is ActionKind.TURN_OFF:
+            if mem.held is Held.NONE and cfg.kind is LoadKind.MODULATED:
+                mem.restore_level_w = self._level(cfg, mem)
+            mem.held = Held.SHED
+            mem.commanded_on, mem.commanded_level_w = False, None
+        else:
+            if action.kind is ActionKind.SET_LEVEL and action.reason in (
+                ActionReason.OVER_LIMIT,
+                ActionReason.FAIL_SAFE,
+            ):
+                if mem.held is Held.NONE:
+                    mem.restore_level_w = self._level(cfg, mem)
+                mem.held = Held.REDUCED
+            elif action.reason is ActionReason.HEADROOM:
+                goal = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+                if cfg.kind is LoadKind.SWITCH or (action.level_w is not None and action.level_w >= goal):
+                    mem.held = Held.NONE
+                    mem.restore_level_w = None
+                else:
+                    mem.held = Held.REDUCED
+            mem.commanded_on, mem.commanded_level_w = True, action.level_w
+        if was_on != mem.commanded_on:
+            mem.changed_at = now
+        if mem.pending_delta_w == 0.0 or mem.site_at_command is None:
+            mem.site_at_command = self._site_w
+        mem.commanded_at = now
+        mem.pending_delta_w += action.delta_w
+        mem.retries = retries if action.reason is ActionReason.RETRY else 0
+        mem.actions += 1
+        self._acc.count_action()
+        self._last_action_at = now
+
+    def _release(self, keep: Collection[str] = ()) -> list[Action]:
+        """Give back every load held off or down (except ``keep``), whatever the headroom."""
+        actions: list[Action] = []
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if mem.held is Held.NONE or not mem.available or cfg.load_id in keep:
+                continue  # an unavailable load stays held: it is given back when it returns
+            if cfg.kind is LoadKind.SWITCH:
+                action = self._action(
+                    cfg, ActionKind.TURN_ON, ActionReason.RELEASED, self._expected(cfg, mem)
+                )
+            else:
+                level = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+                action = self._action(
+                    cfg, ActionKind.SET_LEVEL, ActionReason.RELEASED, level - self._draw(cfg, mem), level
+                )
+            actions.append(action)
+            self._commit(self._now or 0.0, action)
+            mem.held = Held.NONE
+            mem.restore_level_w = None
+        return actions
+
+    def release(self, now: float, keep: Collection[str] = ()) -> tuple[Action, ...]:
+        """Stop managing: the actions that give back every load the controller holds.
+
+        Loads in ``keep`` stay held (their memory is exported as before), for a
+        controller that is replaced by a new one with the same loads.
+        """
+        self._now = now if self._now is None else max(now, self._now)
+        return tuple(self._release(keep))
+
+    def _dry_run(self, now: float) -> tuple[Action, ...]:
+        """Monitor mode: what the controller would do now, without doing it."""
+        saved = {load_id: replace(mem) for load_id, mem in self._mem.items()}
+        state = (self._fail_safe, self._insufficient, self._last_action_at)
+        try:
+            return tuple(self._decide(now, []))
+        finally:
+            self._mem = saved
+            self._fail_safe, self._insufficient, self._last_action_at = state
+
+    def action_failed(self, action: Action) -> None:
+        """The caller could not carry out ``action``: forget that it was taken."""
+        mem = self._mem.get(action.load_id)
+        if mem is None:
+            return
+        self._clear_command(mem)
+        if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and mem.actions:
+            # It did not happen, so nothing is held because of it.
+            mem.held = Held.NONE
+            mem.restore_level_w = None
+
+    # --------------------------------------------------------------- status
+
+    @property
+    def limit(self) -> LimitSnapshot:
+        """The effective limit at the last step."""
+        return self._limit
+
+    @property
+    def shed_target_w(self) -> float:
+        """Shedding brings the site down to this."""
+        return max(0.0, self._limit.effective_w - self.settings.margin_w)
+
+    @property
+    def restore_threshold_w(self) -> float:
+        """A load comes back only if the site stays under this with it."""
+        return max(0.0, self.shed_target_w - self.settings.hysteresis_w)
+
+    @property
+    def projected_w(self) -> float | None:
+        """Site power once the commands not yet shown in the reading take effect."""
+        if self._site_w is None:
+            return None
+        return self._site_w + sum(mem.pending_delta_w for mem in self._mem.values())
+
+    def status(self) -> Status:
+        """A snapshot of everything worth showing."""
+        now = self._now if self._now is not None else 0.0
+        limit = self._limit.effective_w
+        site = self._site_w
+        projected = self.projected_w
+        held_first = True
+        loads: dict[str, LoadStatus] = {}
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            state, reason = self._load_state(cfg, mem, now, held_first)
+            if state in (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED):
+                held_first = False
+            on = self._is_on(mem)
+            if cfg.kind is LoadKind.MODULATED:
+                allocated = self._level(cfg, mem) if on else 0.0
+                level: float | None = self._level(cfg, mem)
+            else:
+                allocated = self._expected(cfg, mem) if on else 0.0
+                level = None
+            loads[cfg.load_id] = LoadStatus(
+                load_id=cfg.load_id,
+                state=state,
+                reason=reason,
+                allocated_w=allocated,
+                expected_w=self._expected(cfg, mem),
+                level_w=level,
+                manual_until=mem.manual_until if self._manual(mem, now) else None,
+                actions=mem.actions,
+            )
+        return Status(
+            time=now,
+            state=self._controller_state(projected),
+            site_w=site,
+            projected_w=projected,
+            limit=self._limit,
+            rating_w=self.panel.rating_w,
+            shed_target_w=self.shed_target_w,
+            restore_threshold_w=self.restore_threshold_w,
+            headroom_w=None if site is None else limit - site,
+            utilisation_pct=None if site is None or limit <= 0 else 100.0 * site / limit,
+            over_limit=site is not None and site > limit,
+            over_rating=site is not None and site > self.panel.rating_w,
+            insufficient=self._insufficient,
+            fail_safe=self._fail_safe,
+            reading_age_s=None if self._site_time is None else max(0.0, now - self._site_time),
+            loads=loads,
+            accounting=self._acc.snapshot(),
+            planned=self._planned,
+        )
+
+    def _controller_state(self, projected: float | None) -> ControllerState:
+        if not self._enabled:
+            return ControllerState.MONITORING
+        if self._fail_safe:
+            return ControllerState.FAIL_SAFE
+        if self._shed_this_step or (projected is not None and projected > self._limit.effective_w):
+            return ControllerState.SHEDDING
+        if any(mem.held is not Held.NONE for mem in self._mem.values()):
+            return ControllerState.RESTORING
+        return ControllerState.NORMAL
+
+    def _load_state(
+        self, cfg: LoadConfig, mem: _Memory, now: float, first_in_line: bool
+    ) -> tuple[LoadState, LoadReason]:
+        if cfg.never_shed:
+            return LoadState.NEVER_SHED, LoadReason.CONFIGURED
+        if not mem.available:
+            return LoadState.UNAVAILABLE, LoadReason.ACTUATOR_UNAVAILABLE
+        if mem.unresponsive_until is not None:
+            return LoadState.UNAVAILABLE, LoadReason.NOT_RESPONDING
+        if self._manual(mem, now):
+            return LoadState.MANUAL, LoadReason.MANUAL_OVERRIDE
+        if mem.held is Held.NONE:
+            if not self._enabled:
+                reason = LoadReason.MONITORING
+            else:
+                reason = LoadReason.RUNNING if self._is_on(mem) else LoadReason.OFF_BY_USER
+            return (LoadState.ON if self._is_on(mem) else LoadState.OFF), reason
+        held_state = LoadState.REDUCED if mem.held is Held.REDUCED else LoadState.SHED
+        if self._fail_safe:
+            return held_state, LoadReason.FAIL_SAFE
+        if not first_in_line:
+            return held_state, LoadReason.HIGHER_PRIORITY_FIRST
+        if not self._is_on(mem) and not self._min_off_ok(cfg, mem, now):
+            return LoadState.HELD_OFF, LoadReason.MIN_OFF_TIME
+        projected = self.projected_w
+        if projected is None or projected >= self.restore_threshold_w:
+            return held_state, LoadReason.WAITING_FOR_HEADROOM
+        if self._last_action_at is not None and now - self._last_action_at < self.settings.restore_holdoff_s:
+            return (
+                LoadState.HELD_OFF if held_state is LoadState.SHED else held_state
+            ), LoadReason.RESTORE_HOLDOFF
+        return held_state, LoadReason.WAITING_FOR_HEADROOM
+
+    # --------------------------------------------------------------- memory
+
+    def export_memory(self) -> dict[str, Any]:
+        """What to persist so a restarted controller knows what it holds."""
+        loads = {}
+        for load_id, mem in self._mem.items():
+            data = {key: value for key, value in asdict(mem).items() if key in _PERSISTED}
+            data["held"] = mem.held.value
+            loads[load_id] = data
+        return {
+            "version": MEMORY_VERSION,
+            "loads": loads,
+            "accounting": asdict(self._acc),
+            "last_action_at": self._last_action_at,
+        }
+
+    def _load_accounting(self, acc: Mapping[str, Any]) -> None:
+        for field_ in fields(Accounting):
+            value = acc.get(field_.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value) or value < 0:
+                continue
+            integral = field_.name in ("actions_total", "day_actions", "day")
+            setattr(self._acc, field_.name, int(value) if integral else float(value))
+
+    def _load_memory(self, memory: Mapping[str, Any]) -> None:
+        """Take back what export_memory gave; anything malformed is ignored."""
+        if memory.get("version") != MEMORY_VERSION:
+            return
+        for load_id, data in (memory.get("loads") or {}).items():
+            mem = self._mem.get(load_id)
+            if mem is None or not isinstance(data, dict):
+                continue
+            try:
+                mem.held = Held(data.get("held", Held.NONE))
+            except ValueError:
+                continue
+            for key in ("restore_level_w", "remembered_w", "changed_at", "manual_until"):
+                value = data.get(key)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    setattr(mem, key, float(value))
+            actions = data.get("actions")
+            if isinstance(actions, int) and actions >= 0:
+                mem.actions = actions
+        acc = memory.get("accounting")
+        if isinstance(acc, dict):
+            self._load_accounting(acc)
+        last = memory.get("last_action_at")
+        if isinstance(last, (int, float)) and math.isfinite(last):
+            self._last_action_at = float(last)

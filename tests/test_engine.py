@@ -1,0 +1,559 @@
+"""The capacity engine on its own: no Home Assistant, time passed in."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from custom_components.panel_capacity.engine import (
+    TERM_LARGEST_STEP,
+    TERM_PANEL,
+    TERM_USER_CAP,
+    ActionKind,
+    ActionReason,
+    Alert,
+    CapacityEngine,
+    ConfigError,
+    ControllerState,
+    ControlSettings,
+    LoadConfig,
+    LoadInput,
+    LoadKind,
+    LoadReason,
+    LoadState,
+    PanelConfig,
+    SiteReading,
+    StepInput,
+    Supply,
+    effective_limit,
+)
+from custom_components.panel_capacity.engine.controller import MAX_RETRIES
+
+# 40 A x 240 V split-phase: rating 9600 W, continuous limit 7680 W.
+PANEL = PanelConfig(rating_a=40, voltage_v=240, supply=Supply.SPLIT_PHASE)
+SETTINGS = ControlSettings(margin_w=250, hysteresis_w=250, restore_holdoff_s=30, response_s=10, staleness_s=60)
+WH = LoadConfig(load_id="wh", name="Water heater", kind=LoadKind.SWITCH, nominal_w=1800)
+HP = LoadConfig(load_id="hp", name="Heat pump", kind=LoadKind.SWITCH, nominal_w=3000, min_on_s=180, min_off_s=180)
+EV = LoadConfig(load_id="ev", name="EV", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240)
+
+
+def on(is_on: bool = True, **kwargs: Any) -> LoadInput:
+    return LoadInput(is_on=is_on, **kwargs)
+
+
+def level(watts: float, **kwargs: Any) -> LoadInput:
+    return LoadInput(is_on=watts > 0, level_w=watts, **kwargs)
+
+
+def step(engine: CapacityEngine, now: float, site: float | None, loads: dict[str, LoadInput], **kwargs: Any):
+    return engine.step(StepInput(now=now, site=SiteReading(site, now), loads=loads, **kwargs))
+
+
+class House:
+    """A closed loop: base load plus loads that follow commands at once."""
+
+    def __init__(self, engine: CapacityEngine, base: float, loads: dict[str, float | bool]) -> None:
+        self.engine = engine
+        self.base = base
+        self.loads = loads  # switch: bool, modulated: level in W
+        self.actions: list[Any] = []
+        self.now = 0.0
+
+    def site(self) -> float:
+        total = self.base
+        for cfg in self.engine.loads:
+            value = self.loads[cfg.load_id]
+            total += (cfg.nominal_w if value else 0) if cfg.kind is LoadKind.SWITCH else float(value)
+        return total
+
+    def inputs(self) -> dict[str, LoadInput]:
+        return {
+            cfg.load_id: on(bool(self.loads[cfg.load_id]))
+            if cfg.kind is LoadKind.SWITCH
+            else level(float(self.loads[cfg.load_id]))
+            for cfg in self.engine.loads
+        }
+
+    def run(self, seconds: float, period: float = 1.0):
+        end = self.now + seconds
+        results = []
+        while self.now < end:
+            self.now += period
+            result = step(self.engine, self.now, self.site(), self.inputs())
+            for action in result.actions:
+                self.actions.append((self.now, action))
+                if action.kind is ActionKind.TURN_OFF:
+                    self.loads[action.load_id] = False if isinstance(self.loads[action.load_id], bool) else 0.0
+                elif action.kind is ActionKind.TURN_ON:
+                    self.loads[action.load_id] = True
+                else:
+                    self.loads[action.load_id] = float(action.level_w or 0)
+            results.append(result)
+        return results
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_panel_ratings() -> None:
+    assert PANEL.rating_w == 9600
+    assert PANEL.continuous_limit_w == pytest.approx(7680)
+    three = PanelConfig(rating_a=25, voltage_v=230, supply=Supply.THREE_PHASE)
+    assert three.rating_w == 3 * 25 * 230
+    assert three.phase_count == 3
+    single = PanelConfig(rating_a=63, voltage_v=230, supply=Supply.SINGLE_PHASE, continuous_factor=1.0)
+    assert single.continuous_limit_w == 63 * 230
+
+
+@pytest.mark.parametrize(
+    ("settings", "terms", "expected", "binding"),
+    [
+        (SETTINGS, {}, 7680, TERM_PANEL),
+        (SETTINGS, {TERM_USER_CAP: 5000}, 5000, TERM_USER_CAP),
+        (SETTINGS, {TERM_USER_CAP: 9000}, 7680, TERM_PANEL),  # a cap never raises the limit
+        (SETTINGS, {TERM_USER_CAP: 0}, 0, TERM_USER_CAP),
+        # One unmanaged step of 2400 W (25 % of 9600): the limit keeps 2400 W below 100 %.
+        (ControlSettings(largest_step_w=2400), {}, 7200, TERM_LARGEST_STEP),
+        # A step of 1500 W (under 20 %) leaves the 80 % term binding.
+        (ControlSettings(largest_step_w=1500), {}, 7680, TERM_PANEL),
+    ],
+)
+def test_effective_limit(settings: ControlSettings, terms: dict[str, float], expected: float, binding: str) -> None:
+    limit = effective_limit(PANEL, settings, terms)
+    assert limit.effective_w == pytest.approx(expected)
+    assert limit.binding == binding
+    assert limit.terms[TERM_PANEL] == pytest.approx(7680)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0])
+def test_invalid_terms_are_rejected_not_used(bad: float) -> None:
+    limit = effective_limit(PANEL, SETTINGS, {TERM_USER_CAP: bad, "grid": 6000})
+    assert limit.rejected == (TERM_USER_CAP,)
+    assert limit.effective_w == 6000
+    assert TERM_USER_CAP not in limit.terms
+
+
+def test_caller_cannot_replace_the_panel_term() -> None:
+    limit = effective_limit(PANEL, SETTINGS, {TERM_PANEL: 50000})
+    assert limit.effective_w == pytest.approx(7680)
+    assert limit.rejected == (TERM_PANEL,)
+
+
+@pytest.mark.parametrize(
+    ("panel", "settings", "loads"),
+    [
+        (PanelConfig(rating_a=0, voltage_v=240), SETTINGS, []),
+        (PanelConfig(rating_a=100, voltage_v=math.nan), SETTINGS, []),
+        (PanelConfig(rating_a=100, voltage_v=240, continuous_factor=1.2), SETTINGS, []),
+        (PANEL, ControlSettings(margin_w=-5), []),
+        (PANEL, ControlSettings(staleness_s=math.inf), []),
+        (PANEL, SETTINGS, [WH, WH]),
+        (PANEL, SETTINGS, [LoadConfig(load_id="x", nominal_w=-1)]),
+        (PANEL, SETTINGS, [LoadConfig(load_id="x", kind=LoadKind.MODULATED, min_w=10, max_w=5)]),
+        (PANEL, SETTINGS, [LoadConfig(load_id="x", kind=LoadKind.MODULATED, min_w=0, max_w=0)]),
+    ],
+)
+def test_invalid_configuration_is_refused(panel, settings, loads) -> None:
+    with pytest.raises(ConfigError):
+        CapacityEngine(panel, settings, loads)
+
+
+# ---------------------------------------------------------------- shedding
+
+
+def test_sheds_least_important_first_on_the_same_step() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    # 3000 base + 1800 + 3840 = 8640 W: 1210 W over the shed target of 7430 W.
+    result = step(engine, 1, 8640, {"wh": on(), "ev": level(3840)})
+    assert [(a.load_id, a.kind, a.level_w) for a in result.actions] == [("ev", ActionKind.SET_LEVEL, 2400)]
+    action = result.actions[0]
+    assert action.reason is ActionReason.OVER_LIMIT
+    assert action.delta_w == -1440
+    assert action.site_w == 8640
+    assert action.limit_w == pytest.approx(7680)
+    status = engine.status()
+    assert status.state is ControllerState.SHEDDING
+    assert status.loads["ev"].state is LoadState.REDUCED
+    assert status.loads["wh"].state is LoadState.ON
+
+
+def test_takes_as_many_actions_as_needed_in_one_step() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    # 9000 W base: the EV goes off and the water heater too.
+    result = step(engine, 1, 9000 + 1800 + 3840, {"wh": on(), "ev": level(3840)})
+    assert [(a.load_id, a.kind) for a in result.actions] == [
+        ("ev", ActionKind.TURN_OFF),
+        ("wh", ActionKind.TURN_OFF),
+    ]
+    assert result.alerts_raised == (Alert.INSUFFICIENT,)
+    assert engine.status().insufficient
+
+
+def test_modulated_load_goes_to_its_minimum_when_it_may_not_turn_off() -> None:
+    ev = LoadConfig(load_id="ev", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False)
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, ev])
+    result = step(engine, 1, 6000 + 1800 + 3840, {"wh": on(), "ev": level(3840)})
+    assert [(a.load_id, a.kind, a.level_w) for a in result.actions] == [
+        ("ev", ActionKind.SET_LEVEL, 1440),
+        ("wh", ActionKind.TURN_OFF, None),
+    ]
+
+
+def test_never_shed_and_unavailable_loads_are_not_touched() -> None:
+    keep = LoadConfig(load_id="keep", nominal_w=2000, never_shed=True)
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, keep, EV])
+    loads = {"wh": on(), "keep": on(), "ev": LoadInput(available=False)}
+    result = step(engine, 1, 9000, loads)
+    assert [a.load_id for a in result.actions] == ["wh"]
+    status = engine.status()
+    assert status.loads["keep"].state is LoadState.NEVER_SHED
+    assert status.loads["keep"].reason is LoadReason.CONFIGURED
+    assert status.loads["ev"].state is LoadState.UNAVAILABLE
+
+
+def test_switch_load_measured_idle_is_not_shed_for_nothing() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    # The water heater's relay is on but its thermostat is satisfied (0 W measured).
+    result = step(engine, 1, 8000, {"wh": on(measured_w=0), "ev": level(0)})
+    assert result.actions == ()
+    assert engine.status().insufficient
+
+
+def test_min_on_time_is_respected_when_shedding() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [HP, WH])
+    step(engine, 0, 5000, {"hp": on(False), "wh": on()})
+    step(engine, 10, 7000, {"hp": on(), "wh": on()})  # heat pump just started
+    result = step(engine, 11, 9500, {"hp": on(), "wh": on()})
+    assert [a.load_id for a in result.actions] == ["wh"]
+    assert engine.status().insufficient
+    # Once its minimum on time has passed it can be shed.
+    result = step(engine, 200, 9500 - 1800, {"hp": on(), "wh": on(False)})
+    assert [a.load_id for a in result.actions] == ["hp"]
+
+
+def test_no_double_shedding_while_a_slow_actuator_responds() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    result = step(engine, 1, 8640, {"wh": on(), "ev": level(3840)})
+    assert len(result.actions) == 1
+    # The EV has accepted 2400 W but still draws 3840 W for a few seconds.
+    for t in (2, 3, 4):
+        result = step(engine, t, 8640, {"wh": on(), "ev": level(2400)})
+        assert result.actions == ()
+        assert engine.projected_w == pytest.approx(7200)
+    # Then the reading shows it; nothing more to do.
+    result = step(engine, 5, 7200, {"wh": on(), "ev": level(2400)})
+    assert result.actions == ()
+    assert engine.projected_w == pytest.approx(7200)
+
+
+def test_sheds_more_when_the_base_rises_while_a_command_is_pending() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 8640, {"wh": on(), "ev": level(3840)})
+    result = step(engine, 2, 8640 + 2000, {"wh": on(), "ev": level(2400)})
+    assert [(a.load_id, a.kind) for a in result.actions] == [("ev", ActionKind.TURN_OFF)]
+
+
+def test_pending_command_stops_counting_after_the_response_time() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 8640, {"wh": on(), "ev": level(3840)})
+    # The reading never changes: after the response time the command counts as
+    # shown, so the EV is taken to draw 2400 W and is cut further.
+    result = step(engine, 12, 8640, {"wh": on(), "ev": level(2400)})
+    assert [(a.load_id, a.kind, a.delta_w) for a in result.actions] == [("ev", ActionKind.TURN_OFF, -2400)]
+    assert engine.projected_w == 8640 - 2400
+
+
+# ---------------------------------------------------------------- restoring
+
+
+def test_restores_one_at_a_time_most_important_first_after_holdoff() -> None:
+    house = House(CapacityEngine(PANEL, SETTINGS, [WH, EV]), 9000, {"wh": True, "ev": 3840.0})
+    house.run(1)
+    assert house.loads == {"wh": False, "ev": 0.0}
+    house.base = 1000
+    house.run(29)
+    assert house.loads == {"wh": False, "ev": 0.0}  # hold-off
+    assert house.engine.status().loads["wh"].reason is LoadReason.RESTORE_HOLDOFF
+    assert house.engine.status().loads["ev"].reason is LoadReason.HIGHER_PRIORITY_FIRST
+    house.run(1)
+    assert house.loads == {"wh": True, "ev": 0.0}  # the water heater first
+    restores = [a for _, a in house.actions if a.reason is ActionReason.HEADROOM]
+    assert [(a.load_id, a.kind) for a in restores] == [("wh", ActionKind.TURN_ON)]
+    house.run(30)
+    # The EV comes back at its minimum-plus-ramp, then ramps up in steps, one action per hold-off.
+    levels = [house.loads["ev"]]
+    for _ in range(6):
+        house.run(30)
+        levels.append(house.loads["ev"])
+    assert levels[0] == 1440
+    assert levels == sorted(levels)
+    assert levels[-1] == 3840  # back to where it was before it was shed
+    steps = [b - a for a, b in zip(levels, levels[1:], strict=False) if b != a]
+    assert all(0 < s <= EV.ramp_limit_w for s in steps)
+    assert house.engine.status().state is ControllerState.NORMAL
+
+
+def test_restore_waits_for_headroom() -> None:
+    house = House(CapacityEngine(PANEL, SETTINGS, [WH, EV]), 6000, {"wh": True, "ev": 0.0})
+    house.base = 6100
+    house.run(1)
+    assert house.loads["wh"] is False
+    house.run(120)
+    # 6100 + 1800 > 7180 (restore threshold): the water heater must wait.
+    assert house.loads["wh"] is False
+    status = house.engine.status()
+    assert status.loads["wh"].state is LoadState.SHED
+    assert status.loads["wh"].reason is LoadReason.WAITING_FOR_HEADROOM
+    assert status.state is ControllerState.RESTORING
+    house.base = 5300
+    house.run(31)
+    assert house.loads["wh"] is True
+
+
+def test_min_off_time_is_respected_when_restoring() -> None:
+    house = House(CapacityEngine(PANEL, SETTINGS, [HP]), 7000, {"hp": True})
+    house.run(1)
+    assert house.loads["hp"] is False
+    house.base = 1000
+    house.run(100)
+    assert house.loads["hp"] is False
+    status = house.engine.status()
+    assert status.loads["hp"].state is LoadState.HELD_OFF
+    assert status.loads["hp"].reason is LoadReason.MIN_OFF_TIME
+    house.run(85)
+    assert house.loads["hp"] is True
+
+
+def test_never_restores_into_an_overload() -> None:
+    house = House(CapacityEngine(PANEL, SETTINGS, [WH, EV]), 9000, {"wh": True, "ev": 7680.0})
+    for base in (9000, 5000, 6000, 4000, 7000, 2000, 6500, 1000):
+        house.base = base
+        before = len(house.actions)
+        house.run(45)
+        for _, action in house.actions[before:]:
+            if action.reason is ActionReason.HEADROOM:
+                assert action.site_w + action.delta_w <= house.engine.restore_threshold_w + 1e-9
+
+
+# ----------------------------------------------------------- retries, failures
+
+
+def test_repeats_a_command_the_actuator_ignored_then_gives_up() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 0, 9000, {"wh": on(), "ev": level(0)})
+    retries = []
+    t = 0.0
+    for _ in range(10):
+        t += 11
+        result = step(engine, t, 9000, {"wh": on(), "ev": level(0)})  # still on
+        retries += [a for a in result.actions if a.reason is ActionReason.RETRY]
+    assert len(retries) == MAX_RETRIES
+    assert all(a.kind is ActionKind.TURN_OFF and a.load_id == "wh" for a in retries)
+    status = engine.status()
+    assert status.loads["wh"].state is LoadState.UNAVAILABLE
+    assert status.loads["wh"].reason is LoadReason.NOT_RESPONDING
+    assert status.insufficient
+    # When it finally shows a change, it is managed again.
+    step(engine, t + 1, 7200, {"wh": on(False), "ev": level(0)})
+    assert engine.status().loads["wh"].reason is LoadReason.OFF_BY_USER
+
+
+def test_failed_action_is_forgotten() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    result = step(engine, 1, 9000, {"wh": on(), "ev": level(0)})
+    engine.action_failed(result.actions[0])
+    assert engine.status().loads["wh"].state is LoadState.ON
+    assert engine.projected_w == 9000
+    engine.action_failed(result.actions[0].__class__(load_id="nope", kind=ActionKind.TURN_OFF, reason=ActionReason.OVER_LIMIT))
+
+
+# --------------------------------------------------------- readings, fail-safe
+
+
+def test_missing_reading_is_no_measurement_not_zero() -> None:
+    house = House(CapacityEngine(PANEL, SETTINGS, [WH, EV]), 9000, {"wh": True, "ev": 0.0})
+    house.run(1)
+    house.base = 100
+    results = [step(house.engine, t, None, house.inputs()) for t in range(2, 60)]
+    assert all(result.actions == () for result in results)  # nothing restored on no data
+    status = house.engine.status()
+    assert status.site_w is None
+    assert status.headroom_w is None
+    assert status.utilisation_pct is None
+    assert not status.fail_safe
+
+
+def test_stale_reading_puts_loads_in_their_safe_state_until_readings_return() -> None:
+    ev_min = LoadConfig(load_id="evm", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False)
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV, ev_min])
+    loads = {"wh": on(), "ev": level(3840), "evm": level(3840)}
+    step(engine, 0, 5000, loads)
+    # The sensor goes quiet: the last reading (taken at 0) gets older.
+    result = engine.step(StepInput(now=30, site=SiteReading(5000, 0), loads=loads))
+    assert result.actions == ()
+    result = engine.step(StepInput(now=61, site=SiteReading(5000, 0), loads=loads))
+    assert result.alerts_raised == (Alert.FAIL_SAFE,)
+    assert {(a.load_id, a.kind, a.level_w) for a in result.actions} == {
+        ("wh", ActionKind.TURN_OFF, None),
+        ("ev", ActionKind.TURN_OFF, None),
+        ("evm", ActionKind.SET_LEVEL, 1440),
+    }
+    assert all(a.reason is ActionReason.FAIL_SAFE for a in result.actions)
+    status = engine.status()
+    assert status.state is ControllerState.FAIL_SAFE
+    assert status.loads["wh"].reason is LoadReason.FAIL_SAFE
+    assert status.reading_age_s == 61
+    # Fresh readings: recovered, then loads come back one at a time.
+    loads = {"wh": on(False), "ev": level(0), "evm": level(1440)}
+    result = step(engine, 70, 2500, loads)
+    assert result.alerts_raised == (Alert.RECOVERED,)
+    assert engine.status().state is ControllerState.RESTORING
+    result = step(engine, 95, 2500, loads)
+    assert [(a.load_id, a.kind) for a in result.actions] == [("wh", ActionKind.TURN_ON)]
+
+
+def test_no_reading_ever_goes_fail_safe_after_the_staleness_time() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH])
+    assert step(engine, 0, None, {"wh": on()}).actions == ()
+    result = step(engine, 61, None, {"wh": on()})
+    assert result.alerts_raised == (Alert.FAIL_SAFE,)
+    assert [a.kind for a in result.actions] == [ActionKind.TURN_OFF]
+
+
+# ------------------------------------------------------------------ manual
+
+
+def test_manual_override_is_respected_for_the_hold_time() -> None:
+    settings = ControlSettings(manual_hold_s=600, restore_holdoff_s=30, staleness_s=60)
+    house = House(CapacityEngine(PANEL, settings, [WH, EV]), 7000, {"wh": True, "ev": 0.0})
+    house.run(1)
+    assert house.loads["wh"] is False
+    # Someone turns the water heater back on by hand.
+    house.loads["wh"] = True
+    result = step(house.engine, 2, house.site(), {"wh": on(manual=True), "ev": level(0)})
+    assert result.actions == ()
+    status = house.engine.status()
+    assert status.loads["wh"].state is LoadState.MANUAL
+    assert status.loads["wh"].manual_until == 602
+    house.now = 2
+    house.run(500)
+    assert house.loads["wh"] is True  # left alone although the site is over the limit
+    assert house.engine.status().insufficient
+    house.run(120)
+    assert house.loads["wh"] is False  # hold over: managed again
+
+
+# -------------------------------------------------------------- monitoring
+
+
+def test_switching_management_off_gives_loads_back_and_only_plans() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 9000 + 1800, {"wh": on(), "ev": level(0)})
+    assert engine.status().loads["wh"].state is LoadState.SHED
+    result = step(engine, 2, 9000, {"wh": on(False), "ev": level(0)}, enabled=False)
+    assert [(a.load_id, a.kind, a.reason) for a in result.actions] == [
+        ("wh", ActionKind.TURN_ON, ActionReason.RELEASED)
+    ]
+    result = step(engine, 3, 9000 + 1800, {"wh": on(), "ev": level(0)}, enabled=False)
+    assert result.actions == ()
+    status = engine.status()
+    assert status.state is ControllerState.MONITORING
+    assert [(a.load_id, a.kind) for a in status.planned] == [("wh", ActionKind.TURN_OFF)]
+    assert status.loads["wh"].state is LoadState.ON
+    assert status.loads["wh"].reason is LoadReason.MONITORING
+    # Planning did not touch the memory: enabling again sheds for real.
+    result = step(engine, 4, 9000 + 1800, {"wh": on(), "ev": level(0)})
+    assert [(a.load_id, a.kind) for a in result.actions] == [("wh", ActionKind.TURN_OFF)]
+
+
+def test_release_keeps_what_it_is_told_to_keep() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 9000 + 1800 + 3840, {"wh": on(), "ev": level(3840)})
+    actions = engine.release(2, keep={"wh"})
+    assert [(a.load_id, a.kind, a.level_w) for a in actions] == [("ev", ActionKind.SET_LEVEL, 3840)]
+    memory = engine.export_memory()
+    assert memory["loads"]["wh"]["held"] == "shed"
+    assert memory["loads"]["ev"]["held"] == "none"
+
+
+# ------------------------------------------------------------------ memory
+
+
+def test_memory_survives_a_restart() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 9000 + 1800 + 3840, {"wh": on(), "ev": level(3840)}, day=5)
+    memory = engine.export_memory()
+    again = CapacityEngine(PANEL, SETTINGS, [WH, EV], memory=memory)
+    assert again.status().loads["wh"].state is LoadState.UNAVAILABLE  # not seen yet
+    step(again, 50, 9000, {"wh": on(False), "ev": level(0)})
+    status = again.status()
+    assert status.loads["wh"].state is LoadState.SHED
+    assert status.loads["ev"].state is LoadState.SHED
+    assert status.accounting.actions_total == 2
+    # It gives the EV back at the level it had before.
+    assert again.release(100)[1].level_w == 3840
+
+
+@pytest.mark.parametrize(
+    "memory",
+    [
+        {"version": 99, "loads": {"wh": {"held": "shed"}}},
+        {"version": 1, "loads": {"wh": {"held": "bogus"}, "zz": {"held": "shed"}, "ev": "x"}},
+        {"version": 1, "loads": {"wh": {"held": "shed", "remembered_w": "a lot", "actions": -3}}, "accounting": []},
+        {"version": 1, "accounting": {"seconds_over_limit": math.nan, "actions_total": True, "day": None}},
+        {"version": 1, "last_action_at": "yesterday"},
+    ],
+)
+def test_malformed_memory_is_ignored_not_fatal(memory: dict[str, Any]) -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV], memory=memory)
+    status = engine.status()
+    assert status.accounting.seconds_over_limit == 0
+    assert status.loads["wh"].actions == 0
+
+
+# -------------------------------------------------------------- accounting
+
+
+def test_accounting_over_limit_rating_and_days() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [])
+    step(engine, 0, 8000, {}, day=1)
+    step(engine, 10, 10000, {}, day=1)  # 10 s at 8000 W: over the limit, not the rating
+    step(engine, 15, 5000, {}, day=1)  # 5 s at 10000 W: over both
+    step(engine, 20, 8000, {}, day=2)  # 5 s under; a new day starts
+    acc = engine.status().accounting
+    assert acc.seconds_over_limit == 15
+    assert acc.longest_over_limit_s == 15
+    assert acc.seconds_over_rating == 5
+    assert acc.energy_over_limit_wh == pytest.approx((320 * 10 + 2320 * 5) / 3600)
+    assert acc.day == 2
+    assert acc.day_seconds_over_limit == 0
+    step(engine, 30, 8000, {}, day=2)
+    assert engine.status().accounting.day_seconds_over_limit == 10
+
+
+def test_continuous_load_over_three_hours_is_flagged() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [])
+    for t in range(0, 3 * 3600 + 600, 60):
+        step(engine, t, 7700, {})
+    acc = engine.status().accounting
+    assert acc.continuous_exceeded
+    assert acc.longest_continuous_s >= 3 * 3600
+    step(engine, 3 * 3600 + 660, 1000, {})
+    step(engine, 3 * 3600 + 720, 1000, {})
+    assert not engine.status().accounting.continuous_exceeded
+
+
+def test_status_numbers() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH])
+    step(engine, 0, 3840, {"wh": on(measured_w=1750)})
+    status = engine.status()
+    assert status.headroom_w == pytest.approx(3840)
+    assert status.utilisation_pct == pytest.approx(50)
+    assert status.shed_target_w == pytest.approx(7430)
+    assert status.restore_threshold_w == pytest.approx(7180)
+    assert status.loads["wh"].expected_w == 1750  # measured, remembered
+    assert status.loads["wh"].allocated_w == 1750
+    assert not status.over_limit
+    assert not status.over_rating
