@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -33,9 +34,13 @@ from custom_components.panel_capacity.engine.controller import MAX_RETRIES
 
 # 40 A x 240 V split-phase: rating 9600 W, continuous limit 7680 W.
 PANEL = PanelConfig(rating_a=40, voltage_v=240, supply=Supply.SPLIT_PHASE)
-SETTINGS = ControlSettings(margin_w=250, hysteresis_w=250, restore_holdoff_s=30, response_s=10, staleness_s=60)
+SETTINGS = ControlSettings(
+    margin_w=250, hysteresis_w=250, restore_holdoff_s=30, response_s=10, staleness_s=60
+)
 WH = LoadConfig(load_id="wh", name="Water heater", kind=LoadKind.SWITCH, nominal_w=1800)
-HP = LoadConfig(load_id="hp", name="Heat pump", kind=LoadKind.SWITCH, nominal_w=3000, min_on_s=180, min_off_s=180)
+HP = LoadConfig(
+    load_id="hp", name="Heat pump", kind=LoadKind.SWITCH, nominal_w=3000, min_on_s=180, min_off_s=180
+)
 EV = LoadConfig(load_id="ev", name="EV", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240)
 
 
@@ -85,7 +90,9 @@ class House:
             for action in result.actions:
                 self.actions.append((self.now, action))
                 if action.kind is ActionKind.TURN_OFF:
-                    self.loads[action.load_id] = False if isinstance(self.loads[action.load_id], bool) else 0.0
+                    self.loads[action.load_id] = (
+                        False if isinstance(self.loads[action.load_id], bool) else 0.0
+                    )
                 elif action.kind is ActionKind.TURN_ON:
                     self.loads[action.load_id] = True
                 else:
@@ -120,7 +127,9 @@ def test_panel_ratings() -> None:
         (ControlSettings(largest_step_w=1500), {}, 7680, TERM_PANEL),
     ],
 )
-def test_effective_limit(settings: ControlSettings, terms: dict[str, float], expected: float, binding: str) -> None:
+def test_effective_limit(
+    settings: ControlSettings, terms: dict[str, float], expected: float, binding: str
+) -> None:
     limit = effective_limit(PANEL, settings, terms)
     assert limit.effective_w == pytest.approx(expected)
     assert limit.binding == binding
@@ -192,7 +201,9 @@ def test_takes_as_many_actions_as_needed_in_one_step() -> None:
 
 
 def test_modulated_load_goes_to_its_minimum_when_it_may_not_turn_off() -> None:
-    ev = LoadConfig(load_id="ev", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False)
+    ev = LoadConfig(
+        load_id="ev", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False
+    )
     engine = CapacityEngine(PANEL, SETTINGS, [WH, ev])
     result = step(engine, 1, 6000 + 1800 + 3840, {"wh": on(), "ev": level(3840)})
     assert [(a.load_id, a.kind, a.level_w) for a in result.actions] == [
@@ -290,7 +301,7 @@ def test_restores_one_at_a_time_most_important_first_after_holdoff() -> None:
     assert levels[0] == 1440
     assert levels == sorted(levels)
     assert levels[-1] == 3840  # back to where it was before it was shed
-    steps = [b - a for a, b in zip(levels, levels[1:], strict=False) if b != a]
+    steps = [b - a for a, b in itertools.pairwise(levels) if b != a]
     assert all(0 < s <= EV.ramp_limit_w for s in steps)
     assert house.engine.status().state is ControllerState.NORMAL
 
@@ -366,7 +377,9 @@ def test_failed_action_is_forgotten() -> None:
     engine.action_failed(result.actions[0])
     assert engine.status().loads["wh"].state is LoadState.ON
     assert engine.projected_w == 9000
-    engine.action_failed(result.actions[0].__class__(load_id="nope", kind=ActionKind.TURN_OFF, reason=ActionReason.OVER_LIMIT))
+    engine.action_failed(
+        result.actions[0].__class__(load_id="nope", kind=ActionKind.TURN_OFF, reason=ActionReason.OVER_LIMIT)
+    )
 
 
 # --------------------------------------------------------- readings, fail-safe
@@ -386,7 +399,9 @@ def test_missing_reading_is_no_measurement_not_zero() -> None:
 
 
 def test_stale_reading_puts_loads_in_their_safe_state_until_readings_return() -> None:
-    ev_min = LoadConfig(load_id="evm", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False)
+    ev_min = LoadConfig(
+        load_id="evm", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, allow_off=False
+    )
     engine = CapacityEngine(PANEL, SETTINGS, [WH, EV, ev_min])
     loads = {"wh": on(), "ev": level(3840), "evm": level(3840)}
     step(engine, 0, 5000, loads)
@@ -501,7 +516,11 @@ def test_memory_survives_a_restart() -> None:
     [
         {"version": 99, "loads": {"wh": {"held": "shed"}}},
         {"version": 1, "loads": {"wh": {"held": "bogus"}, "zz": {"held": "shed"}, "ev": "x"}},
-        {"version": 1, "loads": {"wh": {"held": "shed", "remembered_w": "a lot", "actions": -3}}, "accounting": []},
+        {
+            "version": 1,
+            "loads": {"wh": {"held": "shed", "remembered_w": "a lot", "actions": -3}},
+            "accounting": [],
+        },
         {"version": 1, "accounting": {"seconds_over_limit": math.nan, "actions_total": True, "day": None}},
         {"version": 1, "last_action_at": "yesterday"},
     ],

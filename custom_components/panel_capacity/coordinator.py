@@ -177,7 +177,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._keep_on_reload = {
             load_id
             for load_id, load in self.loads.items()
-            if load_id in entry.subentries and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
+            if load_id in entry.subentries
+            and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
         }
 
     async def async_release(self) -> None:
