@@ -43,6 +43,7 @@ from custom_components.panel_capacity.const import (
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 
 SITE = "sensor.site_power"
 BASE = "input_number.base_load"
@@ -85,12 +86,19 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load the integration from custom_components."""
 
 
+async def settle(hass: HomeAssistant) -> None:
+    """Let everything react, including a control step folded by the debouncer (0.5 s)."""
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
+    await hass.async_block_till_done()
+
+
 async def set_number(hass: HomeAssistant, entity_id: str, value: float) -> None:
     """Change an input_number as a person would, and let everything react."""
     await hass.services.async_call(
         "input_number", "set_value", {"entity_id": entity_id, "value": value}, blocking=True
     )
-    await hass.async_block_till_done()
+    await settle(hass)
 
 
 async def set_switch(hass: HomeAssistant, entity_id: str, on: bool) -> None:
@@ -98,7 +106,7 @@ async def set_switch(hass: HomeAssistant, entity_id: str, on: bool) -> None:
     await hass.services.async_call(
         "input_boolean", "turn_on" if on else "turn_off", {"entity_id": entity_id}, blocking=True
     )
-    await hass.async_block_till_done()
+    await settle(hass)
 
 
 SITE_TEMPLATE = (
@@ -109,13 +117,31 @@ SITE_TEMPLATE = (
 )
 
 
+METER_ONLINE = "input_boolean.meter_online"
+METER_FROZEN = "input_boolean.meter_frozen"
+METER_REPORT = "house_meter_report"
+
+
 @pytest.fixture
 async def house(hass: HomeAssistant) -> None:
-    """Base load, a water heater, a heat pump, an EV charger and the panel's power sensor."""
+    """Base load, a water heater, a heat pump, an EV charger and the panel's meter.
+
+    The meter is a trigger-based template sensor: it reports when a load or the
+    base changes and whenever report_meter() fires its event, as a real meter
+    reports every few seconds. Turning off input_boolean.meter_online makes it
+    unavailable; turning on input_boolean.meter_frozen makes it go silent.
+    """
     assert await async_setup_component(
         hass,
         "input_boolean",
-        {"input_boolean": {"water_heater": {"initial": True}, "heat_pump": {"initial": False}}},
+        {
+            "input_boolean": {
+                "water_heater": {"initial": True},
+                "heat_pump": {"initial": False},
+                "meter_online": {"initial": True},
+                "meter_frozen": {"initial": False},
+            }
+        },
     )
     assert await async_setup_component(
         hass,
@@ -139,6 +165,11 @@ async def house(hass: HomeAssistant) -> None:
         {
             "template": [
                 {
+                    "trigger": [
+                        {"trigger": "state", "entity_id": [BASE, WATER_HEATER, EV, HEAT_PUMP, METER_ONLINE]},
+                        {"trigger": "event", "event_type": METER_REPORT},
+                    ],
+                    "condition": [{"condition": "state", "entity_id": METER_FROZEN, "state": "off"}],
                     "sensor": [
                         {
                             "name": "Site power",
@@ -146,22 +177,23 @@ async def house(hass: HomeAssistant) -> None:
                             "unit_of_measurement": "W",
                             "device_class": "power",
                             "state_class": "measurement",
+                            "availability": "{{ is_state('input_boolean.meter_online', 'on') }}",
                             "state": SITE_TEMPLATE,
                         }
-                    ]
+                    ],
                 }
             ]
         },
     )
     await hass.async_block_till_done()
+    report_meter(hass)
+    await hass.async_block_till_done()
     assert hass.states.get(SITE).state not in ("unknown", "unavailable")
 
 
 def report_meter(hass: HomeAssistant) -> None:
-    """The meter reports again (same value): a real meter does this every few seconds."""
-    state = hass.states.get(SITE)
-    assert state is not None
-    hass.states.async_set(SITE, state.state, state.attributes)
+    """The meter reports again (same value if nothing changed), as a real meter does every few seconds."""
+    hass.bus.async_fire(METER_REPORT)
 
 
 async def advance(

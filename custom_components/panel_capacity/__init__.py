@@ -58,3 +58,8 @@ async def _async_entry_updated(hass: HomeAssistant, entry: PanelCapacityConfigEn
     """Reload when the options, the panel or the loads change."""
     entry.runtime_data.coordinator.async_prepare_reload(entry)
     hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> None:
+    """Forget the stored controller memory of a removed panel."""
+    await PanelCapacityCoordinator.async_remove_store(hass, entry)

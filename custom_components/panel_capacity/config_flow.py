@@ -410,11 +410,8 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         actuator = user_input[CONF_ACTUATOR]
         entry = self._get_entry()
         own = self._get_reconfigure_subentry().subentry_id if self._reconfiguring() else None
-        state = self.hass.states.get(actuator)
-        if state is None:
+        if self.hass.states.get(actuator) is None:
             errors[CONF_ACTUATOR] = "entity_not_found"
-        elif split_entity_id(actuator)[0] not in (*SWITCH_DOMAINS, *LEVEL_DOMAINS):
-            errors[CONF_ACTUATOR] = "unsupported_actuator"
         elif any(
             sub.data.get(CONF_ACTUATOR) == actuator
             for sid, sub in entry.subentries.items()

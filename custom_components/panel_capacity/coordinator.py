@@ -109,10 +109,10 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self.user_cap_w: float | None = None
         self.panel_device_id: str | None = None
         self.recent_actions: deque[dict[str, Any]] = deque(maxlen=25)
-        self._store: Store[StoredData] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}")
+        self._store = self._make_store(hass, entry)
         self._lock = asyncio.Lock()
         self._contexts: deque[str] = deque(maxlen=64)
-        self._sent: dict[str, tuple[float, float]] = {}  # load -> (value sent, level in W)
+        self._sent: dict[str, float] = {}  # load -> the last value we set
         self._manual: set[str] = set()
         self._missing_since: dict[str, float] = {}
         self._failures_logged: set[str] = set()
@@ -124,6 +124,15 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             hass, LOGGER, cooldown=STEP_COOLDOWN_S, immediate=True, function=self._async_step
         )
         self.data = self.engine.status()
+
+    @staticmethod
+    def _make_store(hass: HomeAssistant, entry: ConfigEntry[Any]) -> Store[StoredData]:
+        return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}")
+
+    @classmethod
+    async def async_remove_store(cls, hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+        """Delete what a removed panel stored."""
+        await cls._make_store(hass, entry).async_remove()
 
     def _new_engine(self, memory: dict[str, Any] | None) -> CapacityEngine:
         return CapacityEngine(
@@ -229,7 +238,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         else:
             value = state_number(new)
             sent = self._sent.get(load.subentry_id)
-            changed = value is not None and value != state_number(old) and (sent is None or value != sent[0])
+            changed = value is not None and value != state_number(old) and value != sent
         if changed:
             LOGGER.info("%s was changed by hand; leaving it alone for a while", load.name)
             self._manual.add(load.subentry_id)
@@ -290,9 +299,9 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         value = state_number(state)
         if value is None:
             return LoadInput(available=False, manual=manual, measured_w=measured)
-        sent = self._sent.get(load.subentry_id)
-        level = sent[1] if sent is not None and sent[0] == value else value * load.watts_per_unit
-        return LoadInput(is_on=value > 0, level_w=level, measured_w=measured, manual=manual)
+        return LoadInput(
+            is_on=value > 0, level_w=value * load.watts_per_unit, measured_w=measured, manual=manual
+        )
 
     async def _execute(self, action: Action) -> None:
         """Carry out one action through Home Assistant's services, with our own context."""
@@ -302,8 +311,9 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         context = Context()
         self._contexts.append(context.id)
         if load.kind is LoadKind.MODULATED:
-            level = 0.0 if action.kind is ActionKind.TURN_OFF else (action.level_w or 0.0)
-            self._sent[action.load_id] = (data["value"], level)
+            self._sent[action.load_id] = data["value"]
+            if action.kind is ActionKind.SET_LEVEL:
+                self.engine.adjust_level(action, data["value"] * load.watts_per_unit)
         success = True
         try:
             async with asyncio.timeout(SERVICE_TIMEOUT_S):

@@ -279,8 +279,9 @@ class CapacityEngine:
 
         Commands given at the same step form a batch. The reading shows a batch
         once the site power has moved by at least half the batch's expected
-        change since the reading it was based on, or once a reading taken a
-        full response time after the command arrives. Until then the change is
+        change since the reading it was based on (timestamps alone cannot tell:
+        a reading may be stamped the same instant as the command), or once a
+        reading taken a full response time after the command arrives. Until then the change is
         added to the reading (projected power), so a slow actuator is not
         mistaken for a command that failed and other loads are not shed too.
         """
@@ -294,13 +295,7 @@ class CapacityEngine:
             shown = site_time is not None and site_time >= commanded_at + self.settings.response_s
             shown = shown or now >= commanded_at + self.settings.response_s + self.settings.staleness_s
             base = mems[0][1].site_at_command
-            if (
-                not shown
-                and site is not None
-                and base is not None
-                and site_time is not None
-                and site_time > commanded_at
-            ):
+            if not shown and site is not None and base is not None:
                 delta = sum(mem.pending_delta_w for _, mem in mems)
                 change = site - base
                 shown = change <= delta / 2 if delta < 0 else change >= delta / 2
@@ -606,6 +601,18 @@ class CapacityEngine:
         finally:
             self._mem = saved
             self._fail_safe, self._insufficient, self._last_action_at = state
+
+    def adjust_level(self, action: Action, level_w: float) -> None:
+        """The actuator was given ``level_w`` instead of ``action.level_w`` (its own grid).
+
+        Callers round down to what the actuator accepts; the engine then expects
+        that level and counts its real effect on the site.
+        """
+        mem = self._mem.get(action.load_id)
+        if mem is None or action.level_w is None or mem.commanded_level_w != action.level_w:
+            return
+        mem.pending_delta_w += level_w - action.level_w
+        mem.commanded_level_w = level_w
 
     def action_failed(self, action: Action) -> None:
         """The caller could not carry out ``action``: forget that it was taken."""
