@@ -330,6 +330,17 @@ async def test_same_actuator_twice_is_rejected(hass: HomeAssistant, loaded_entry
     assert result["errors"] == {"actuator": "actuator_in_use"}
 
 
+async def test_actuator_of_another_panel_is_rejected(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    sensor(hass, "sensor.garage_meter", "100", "W")
+    garage = MockConfigEntry(domain=DOMAIN, title="Garage", data=PANEL_DATA | {CONF_SITE_SENSOR: "sensor.garage_meter"})
+    garage.add_to_hass(hass)
+    result = await hass.config_entries.subentries.async_init(
+        (garage.entry_id, SUBENTRY_LOAD), context={"source": SOURCE_USER}
+    )
+    result = await configure_load(hass, result, {"name": "EV", "actuator": EV})
+    assert result["errors"] == {"actuator": "actuator_in_use"}
+
+
 @pytest.mark.parametrize(
     ("change", "errors"),
     [

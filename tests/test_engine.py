@@ -511,6 +511,28 @@ def test_memory_survives_a_restart() -> None:
     assert again.release(100)[1].level_w == 3840
 
 
+def test_remembered_holds_are_checked_against_what_is_seen_after_a_restart() -> None:
+    memory = {
+        "version": 1,
+        "loads": {
+            "wh": {"held": "shed"},
+            "ev": {"held": "reduced", "restore_level_w": 4800},
+            "hp": {"held": "shed"},
+        },
+    }
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV, HP], memory=memory)
+    # The water heater came back on while Home Assistant was down; the EV is still turned down.
+    step(engine, 1, 5000, {"wh": on(), "ev": level(2400), "hp": on(False)})
+    status = engine.status()
+    assert status.loads["wh"].state is LoadState.ON
+    assert status.loads["ev"].state is LoadState.REDUCED
+    assert status.loads["hp"].state is LoadState.SHED
+    # Back at its setting: not held any more.
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV, HP], memory=memory)
+    step(engine, 1, 5000, {"wh": on(False), "ev": level(4800), "hp": on(False)})
+    assert engine.status().loads["ev"].state is LoadState.ON
+
+
 @pytest.mark.parametrize(
     "memory",
     [

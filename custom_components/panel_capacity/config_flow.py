@@ -408,15 +408,17 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         if not str(user_input.get(CONF_NAME, "")).strip():
             errors[CONF_NAME] = "name_required"
         actuator = user_input[CONF_ACTUATOR]
-        entry = self._get_entry()
         own = self._get_reconfigure_subentry().subentry_id if self._reconfiguring() else None
         if self.hass.states.get(actuator) is None:
             errors[CONF_ACTUATOR] = "entity_not_found"
         elif any(
             sub.data.get(CONF_ACTUATOR) == actuator
-            for sid, sub in entry.subentries.items()
+            for panel in self.hass.config_entries.async_entries(DOMAIN)
+            for sid, sub in panel.subentries.items()
             if sid != own and sub.subentry_type == SUBENTRY_LOAD
         ):
+            # One controller per actuator: two would fight, each taking the
+            # other's commands for a person's.
             errors[CONF_ACTUATOR] = "actuator_in_use"
         return errors
 

@@ -59,6 +59,19 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async def _seed(_hass: HomeAssistant) -> None:
         if hass.config_entries.async_entries(PANEL):
             return
+        # A lively first start: 2 kW of base load, the EV charging at 24 A, both appliances on.
+        await hass.services.async_call(
+            "input_number", "set_value", {"entity_id": "input_number.demo_base_load", "value": 2000}, blocking=True
+        )
+        await hass.services.async_call(
+            "input_number", "set_value", {"entity_id": "input_number.demo_ev_current", "value": 24}, blocking=True
+        )
+        await hass.services.async_call(
+            "input_boolean",
+            "turn_on",
+            {"entity_id": ["input_boolean.demo_water_heater", "input_boolean.demo_heat_pump"]},
+            blocking=True,
+        )
         result = await hass.config_entries.flow.async_init(PANEL, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(result["flow_id"], PANEL_FORM)
         result = await hass.config_entries.flow.async_configure(result["flow_id"], METER_FORM)

@@ -249,6 +249,8 @@ class CapacityEngine:
             if on is None and cfg.kind is LoadKind.MODULATED and level is not None:
                 on = level > 0
             mem.available = inp.available and on is not None
+            if on is not None and mem.on is None:
+                self._reconcile(cfg, mem, on, level)
             if on is not None and mem.on is not None and on != mem.on:
                 mem.changed_at = now
                 mem.unresponsive_until = None
@@ -273,6 +275,25 @@ class CapacityEngine:
                 if mem.pending_delta_w == 0.0:
                     self._clear_command(mem)
         self._settle_pending(now)
+
+    @staticmethod
+    def _reconcile(cfg: LoadConfig, mem: _Memory, on: bool, level: float | None) -> None:
+        """First sight of a load held in remembered memory (after a restart).
+
+        A load remembered as shed that is on again, or as reduced that is back at
+        its setting, was given back by something else while we were not
+        watching: it is simply running now, and is managed like any other.
+        """
+        if mem.held is Held.SHED and on:
+            mem.held = Held.NONE
+            mem.restore_level_w = None
+        elif (
+            mem.held is Held.REDUCED
+            and level is not None
+            and (mem.restore_level_w is None or level >= mem.restore_level_w)
+        ):
+            mem.held = Held.NONE
+            mem.restore_level_w = None
 
     def _settle_pending(self, now: float) -> None:
         """Stop counting commands that the site reading now shows.
