@@ -110,10 +110,10 @@ async def set_switch(hass: HomeAssistant, entity_id: str, on: bool) -> None:
 
 
 SITE_TEMPLATE = (
-    "{{ (states('input_number.base_load') | float"
+    "{{ (states('input_number.base_load') | float(0)"
     " + (1800 if is_state('input_boolean.water_heater', 'on') else 0)"
     " + (3000 if is_state('input_boolean.heat_pump', 'on') else 0)"
-    " + states('input_number.ev_current') | float * 240) | round(0) }}"
+    " + states('input_number.ev_current') | float(0) * 240) | round(0) }}"
 )
 
 

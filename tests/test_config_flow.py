@@ -330,9 +330,36 @@ async def test_same_actuator_twice_is_rejected(hass: HomeAssistant, loaded_entry
     assert result["errors"] == {"actuator": "actuator_in_use"}
 
 
-async def test_actuator_of_another_panel_is_rejected(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+@pytest.mark.parametrize(
+    ("entity_id", "features", "error"),
+    [
+        ("climate.living_room", 0, "cannot_switch"),
+        ("climate.living_room", 128, "cannot_switch"),
+        ("climate.living_room", 384, None),
+        ("water_heater.tank", 1, "cannot_switch"),
+        ("water_heater.tank", 8, None),
+        ("fan.attic", 0, None),
+    ],
+)
+async def test_actuator_must_support_off_and_on(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, entity_id: str, features: int, error: str | None
+) -> None:
+    hass.states.async_set(entity_id, "on", {"supported_features": features})
+    result = await start_load(hass, loaded_entry)
+    result = await configure_load(hass, result, {"name": "Appliance", "actuator": entity_id})
+    if error is None:
+        assert result["step_id"] == "switch"
+    else:
+        assert result["errors"] == {"actuator": error}
+
+
+async def test_actuator_of_another_panel_is_rejected(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
     sensor(hass, "sensor.garage_meter", "100", "W")
-    garage = MockConfigEntry(domain=DOMAIN, title="Garage", data=PANEL_DATA | {CONF_SITE_SENSOR: "sensor.garage_meter"})
+    garage = MockConfigEntry(
+        domain=DOMAIN, title="Garage", data=PANEL_DATA | {CONF_SITE_SENSOR: "sensor.garage_meter"}
+    )
     garage.add_to_hass(hass)
     result = await hass.config_entries.subentries.async_init(
         (garage.entry_id, SUBENTRY_LOAD), context={"source": SOURCE_USER}

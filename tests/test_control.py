@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -14,8 +16,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.panel_capacity.const import DOMAIN, EVENT_ACTION, EVENT_ALERT
 from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.core import Context, HomeAssistant, ServiceCall
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
 from .conftest import (
@@ -24,6 +26,7 @@ from .conftest import (
     EV_DATA,
     METER_FROZEN,
     METER_ONLINE,
+    PANEL_DATA,
     SITE,
     WATER_HEATER,
     WATER_HEATER_DATA,
@@ -31,6 +34,7 @@ from .conftest import (
     load_subentry,
     set_number,
     set_switch,
+    settle,
     subentry_id,
 )
 
@@ -141,6 +145,22 @@ async def test_manual_override_is_respected_then_managed_again(
     assert state_of(WATER_HEATER) == "off"
     assert state_of("sensor.water_heater_state") == "held_off"
     assert state_of("sensor.water_heater_reason") == "restore_holdoff"
+
+
+@pytest.mark.parametrize("panel_options", [{"manual_hold_s": 300}])
+async def test_manual_override_of_a_reduced_load(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    await set_number(hass, BASE, 3000)
+    assert float(state_of(EV)) == 10
+    await set_number(hass, EV, 20)  # a person wants the car charged faster
+    assert state_of("sensor.ev_charger_state") == "manual"
+    assert float(state_of(EV)) == 20
+    # Over the limit, so the water heater goes instead of the EV.
+    assert state_of(WATER_HEATER) == "off"
+    await advance(hass, freezer, 310)
+    assert state_of("sensor.ev_charger_state") == "reduced"
+    assert float(state_of(EV)) < 20
 
 
 async def test_person_changing_a_load_we_do_not_hold_is_not_an_override(
@@ -554,6 +574,120 @@ async def test_switch_and_number_entities_as_actuators(
     assert float(state_of("sensor.meter")) == 6500 + 6 * 240
     assert state_of("sensor.boiler_state") == "shed"
     assert state_of("sensor.boiler_reason") == "waiting_for_headroom"
+
+
+async def test_unavailable_actuator_is_left_alone(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
+) -> None:
+    hass.states.async_set(EV, STATE_UNAVAILABLE)
+    await settle(hass)
+    assert state_of("sensor.ev_charger_state") == "unavailable"
+    assert state_of("sensor.ev_charger_reason") == "actuator_unavailable"
+    await set_number(hass, BASE, 7000)
+    assert state_of(WATER_HEATER) == "off"
+    assert state_of(EV) == STATE_UNAVAILABLE
+
+
+async def test_actuator_that_answers_too_slowly(
+    hass: HomeAssistant, house: None, caplog: pytest.LogCaptureFixture, state_of
+) -> None:
+    """A command that takes longer than the service timeout is logged, and still counts when it shows."""
+    hass.states.async_set("fan.slow", "on")
+
+    async def slow_turn_off(call: ServiceCall) -> None:
+        await asyncio.sleep(0.3)
+        hass.states.async_set("fan.slow", "off", context=call.context)
+
+    hass.services.async_register("fan", "turn_off", slow_turn_off)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Main panel",
+        data={
+            "supply": "split_phase",
+            "rating_a": 40,
+            "voltage_v": 240,
+            "continuous_pct": 80,
+            "metering": "net",
+            "site_sensor": SITE,
+        },
+        subentries_data=[load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})],
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    actions = async_capture_events(hass, EVENT_ACTION)
+    with patch("custom_components.panel_capacity.coordinator.SERVICE_TIMEOUT_S", 0.05):
+        await set_number(hass, BASE, 7000)
+    assert "fan.turn_off for fan.slow did not finish in time" in caplog.text
+    assert [event.data["success"] for event in actions] == [True]  # it may still happen
+    await asyncio.sleep(0.4)
+    await settle(hass)
+    assert state_of("fan.slow") == "off"
+    assert state_of("sensor.slow_fan_state") == "shed"
+    assert state_of("sensor.slow_fan_reason") == "waiting_for_headroom"
+
+
+async def test_slow_command_that_fails_late_is_logged(
+    hass: HomeAssistant, house: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    hass.states.async_set("fan.slow", "on")
+
+    async def slow_failure(call: ServiceCall) -> None:
+        await asyncio.sleep(0.2)
+        raise HomeAssistantError("device did not answer")
+
+    hass.services.async_register("fan", "turn_off", slow_failure)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Main panel",
+        data=PANEL_DATA,
+        subentries_data=[load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})],
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    with patch("custom_components.panel_capacity.coordinator.SERVICE_TIMEOUT_S", 0.05):
+        await set_number(hass, BASE, 7000)
+    await asyncio.sleep(0.3)
+    await hass.async_block_till_done()
+    assert "Could not turn_off fan.slow: device did not answer" in caplog.text
+
+
+async def test_a_failing_step_does_not_stop_the_loop(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture, state_of
+) -> None:
+    coordinator = loaded_entry.runtime_data.coordinator
+    with patch.object(coordinator.engine, "step", side_effect=ZeroDivisionError):
+        await set_number(hass, BASE, 7000)
+    assert "Control step failed" in caplog.text
+    await set_number(hass, BASE, 7010)
+    assert state_of(WATER_HEATER) == "off"
+
+
+async def test_a_service_raising_something_unexpected(
+    hass: HomeAssistant, house: None, caplog: pytest.LogCaptureFixture, state_of
+) -> None:
+    hass.states.async_set("fan.odd", "on")
+
+    async def broken(call: ServiceCall) -> None:
+        raise KeyError("bug elsewhere")
+
+    hass.services.async_register("fan", "turn_off", broken)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Main panel",
+        data=PANEL_DATA,
+        subentries_data=[
+            load_subentry("Water heater", WATER_HEATER_DATA),
+            load_subentry("Odd fan", {"actuator": "fan.odd", "nominal_w": 1800}),
+        ],
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await set_number(hass, BASE, 6000)
+    assert "Could not turn_off fan.odd" in caplog.text
+    assert state_of(WATER_HEATER) == "off"
 
 
 async def test_failed_command_is_logged_and_another_load_is_tried(

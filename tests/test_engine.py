@@ -598,3 +598,72 @@ def test_status_numbers() -> None:
     assert status.loads["wh"].allocated_w == 1750
     assert not status.over_limit
     assert not status.over_rating
+
+
+# ------------------------------------------------------------- smaller paths
+
+
+def test_level_without_on_off_state_means_on_above_zero() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [EV])
+    step(engine, 1, 5000, {"ev": LoadInput(level_w=3000)})
+    assert engine.status().loads["ev"].state is LoadState.ON
+    step(engine, 2, 5000, {"ev": LoadInput(level_w=0)})
+    assert engine.status().loads["ev"].state is LoadState.OFF
+
+
+def test_own_meter_shows_a_command_has_been_followed() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 1, 9000, {"wh": on(measured_w=1800), "ev": level(0)})
+    # The site reading has not moved yet, but the heater's own meter says it is off.
+    assert engine.projected_w == 7200
+    result = step(engine, 2, 9000, {"wh": on(False, measured_w=0), "ev": level(0)})
+    # The shed is taken as done, so the 9000 W must come from elsewhere: nothing left to shed.
+    assert engine.projected_w == 9000
+    assert result.actions == ()
+    assert result.alerts_raised == (Alert.INSUFFICIENT,)
+
+
+def test_modulated_load_drawing_less_than_its_setting() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    # The car is allowed 7680 W but only takes 3000 W (battery nearly full).
+    result = step(engine, 1, 9000, {"wh": on(), "ev": level(7680, measured_w=3000)})
+    # Cutting its setting to 1440 W frees what it really draws above that, not 6240 W.
+    first = result.actions[0]
+    assert (first.load_id, first.kind, first.delta_w) == ("ev", ActionKind.TURN_OFF, -3000)
+
+
+def test_explicit_ramp_and_three_phase_amps() -> None:
+    ev = LoadConfig(load_id="ev", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240, ramp_w=480)
+    assert ev.ramp_limit_w == 480
+    assert ev.quantize_down(5000) == 4800
+    assert ev.quantize_down(100) == 1440
+    assert ev.quantize_down(9000) == 7680
+    free = LoadConfig(load_id="h", kind=LoadKind.MODULATED, min_w=0, max_w=2000)
+    assert free.quantize_down(1234.5) == 1234.5
+
+
+def test_unresponsive_load_is_tried_again_after_a_while() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH])
+    t = 0.0
+    for _ in range(6):
+        t += 11
+        step(engine, t, 9000, {"wh": on()})
+    assert engine.status().loads["wh"].reason is LoadReason.NOT_RESPONDING
+    result = step(engine, t + 601, 9000, {"wh": on()})
+    assert [(a.load_id, a.reason) for a in result.actions] == [("wh", ActionReason.OVER_LIMIT)]
+
+
+def test_repeats_a_turn_on_and_a_level_that_did_not_show() -> None:
+    settings = ControlSettings(restore_holdoff_s=0, response_s=10, staleness_s=600)
+    house = House(CapacityEngine(PANEL, settings, [WH, EV]), 9000, {"wh": True, "ev": 3840.0})
+    house.run(1)
+    house.base = 1000
+    house.run(1)  # the water heater is turned back on...
+    assert house.loads["wh"] is True
+    house.loads["wh"] = False  # ...but the relay stays off
+    retries = []
+    for _ in range(3):
+        house.now += 11
+        result = step(house.engine, house.now, house.site(), house.inputs())
+        retries += [(a.load_id, a.kind) for a in result.actions if a.reason is ActionReason.RETRY]
+    assert ("wh", ActionKind.TURN_ON) in retries

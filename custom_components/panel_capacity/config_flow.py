@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import probatio
 
+from homeassistant.components.climate import ClimateEntityFeature
 from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.components.water_heater import WaterHeaterEntityFeature
 from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
@@ -15,8 +18,8 @@ from homeassistant.config_entries import (
     OptionsFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
-from homeassistant.core import HomeAssistant, callback, split_entity_id
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
+from homeassistant.core import HomeAssistant, State, callback, split_entity_id
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
 
@@ -156,6 +159,22 @@ def _sensor_error(hass: HomeAssistant, entity_id: str) -> str | None:
     return None
 
 
+# Actuators that can be switched only when the entity says it supports it.
+REQUIRED_FEATURES = {
+    "climate": ClimateEntityFeature.TURN_OFF | ClimateEntityFeature.TURN_ON,
+    "water_heater": WaterHeaterEntityFeature.ON_OFF,
+}
+
+
+def _can_switch(state: State) -> bool:
+    """Whether Panel Capacity can turn this actuator off and on again."""
+    required = REQUIRED_FEATURES.get(state.domain)
+    if required is None:
+        return True
+    features = state.attributes.get(ATTR_SUPPORTED_FEATURES) or 0
+    return int(features) & required == required
+
+
 def _panel_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not str(user_input.get(CONF_NAME, "")).strip():
@@ -232,7 +251,7 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
             errors = _sensor_errors(self.hass, user_input)
             if not errors:
                 data = {key: value for key, value in self._panel.items() if key != CONF_NAME} | user_input
-                if self.source == "reconfigure":
+                if self.source == SOURCE_RECONFIGURE:
                     entry = self._get_reconfigure_entry()
                     self._async_abort_entries_match_except(entry, _meter_keys(data))
                     return self.async_update_and_abort(entry, data=data, title=self._panel[CONF_NAME])
@@ -246,7 +265,7 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     def _suggested_sensors(self) -> dict[str, Any]:
-        if self.source == "reconfigure":
+        if self.source == SOURCE_RECONFIGURE:
             return dict(self._get_reconfigure_entry().data)
         return {}
 
@@ -375,7 +394,7 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         self._load: dict[str, Any] = {}
 
     def _reconfiguring(self) -> bool:
-        return self.source == "reconfigure"
+        return self.source == SOURCE_RECONFIGURE
 
     def _current(self) -> dict[str, Any]:
         if self._reconfiguring():
@@ -409,8 +428,11 @@ class LoadSubentryFlow(ConfigSubentryFlow):
             errors[CONF_NAME] = "name_required"
         actuator = user_input[CONF_ACTUATOR]
         own = self._get_reconfigure_subentry().subentry_id if self._reconfiguring() else None
-        if self.hass.states.get(actuator) is None:
+        state = self.hass.states.get(actuator)
+        if state is None:
             errors[CONF_ACTUATOR] = "entity_not_found"
+        elif not _can_switch(state):
+            errors[CONF_ACTUATOR] = "cannot_switch"
         elif any(
             sub.data.get(CONF_ACTUATOR) == actuator
             for panel in self.hass.config_entries.async_entries(DOMAIN)

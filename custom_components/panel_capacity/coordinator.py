@@ -255,7 +255,12 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             if self._stopped:
                 return
             now = self._now()
-            result = self.engine.step(self._read(now))
+            try:
+                result = self.engine.step(self._read(now))
+            except Exception:
+                # A bug must not stop the loop: the next event or tick tries again.
+                LOGGER.exception("Control step failed")
+                return
             self._manual.clear()
             for action in result.actions:
                 await self._execute(action)
@@ -315,18 +320,21 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             if action.kind is ActionKind.SET_LEVEL:
                 self.engine.adjust_level(action, data["value"] * load.watts_per_unit)
         success = True
-        try:
-            async with asyncio.timeout(SERVICE_TIMEOUT_S):
-                await self.hass.services.async_call(domain, service, data, blocking=True, context=context)
-        except TimeoutError:
-            # It may still happen; the engine repeats the command if it does not show.
+        call = self.config_entry.async_create_background_task(
+            self.hass,
+            self.hass.services.async_call(domain, service, data, blocking=True, context=context),
+            f"{DOMAIN} {service} {load.actuator}",
+            eager_start=True,
+        )
+        # Wait a while, without cancelling: a command that takes longer may still happen.
+        done, _ = await asyncio.wait({call}, timeout=SERVICE_TIMEOUT_S)
+        if not done:
             LOGGER.warning("%s.%s for %s did not finish in time", domain, service, load.actuator)
-        except (HomeAssistantError, probatio.Invalid) as err:
+            call.add_done_callback(lambda finished: self._late_result(load, service, finished))
+        elif (err := call.exception()) is not None:
             success = False
             self.engine.action_failed(action)
-            if load.subentry_id not in self._failures_logged:
-                self._failures_logged.add(load.subentry_id)
-                LOGGER.warning("Could not %s %s: %s", service, load.actuator, err)
+            self._log_failure(load, service, err)
         else:
             self._failures_logged.discard(load.subentry_id)
         record = {
@@ -344,6 +352,20 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)
         self.recent_actions.append(record | {"time": dt_util.utcnow().isoformat()})
+
+    def _log_failure(self, load: LoadBinding, service: str, err: BaseException) -> None:
+        """Warn once per load until a command succeeds again."""
+        if load.subentry_id not in self._failures_logged:
+            self._failures_logged.add(load.subentry_id)
+            if isinstance(err, (HomeAssistantError, probatio.Invalid)):
+                LOGGER.warning("Could not %s %s: %s", service, load.actuator, err)
+            else:
+                LOGGER.error("Could not %s %s", service, load.actuator, exc_info=err)
+
+    def _late_result(self, load: LoadBinding, service: str, call: asyncio.Task[Any]) -> None:
+        """A command that outlived the timeout has finished."""
+        if not call.cancelled() and (err := call.exception()) is not None:
+            self._log_failure(load, service, err)
 
     @callback
     def _fire_alert(self, alert: Alert) -> None:

@@ -61,10 +61,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
             return
         # A lively first start: 2 kW of base load, the EV charging at 24 A, both appliances on.
         await hass.services.async_call(
-            "input_number", "set_value", {"entity_id": "input_number.demo_base_load", "value": 2000}, blocking=True
+            "input_number",
+            "set_value",
+            {"entity_id": "input_number.demo_base_load", "value": 2000},
+            blocking=True,
         )
         await hass.services.async_call(
-            "input_number", "set_value", {"entity_id": "input_number.demo_ev_current", "value": 24}, blocking=True
+            "input_number",
+            "set_value",
+            {"entity_id": "input_number.demo_ev_current", "value": 24},
+            blocking=True,
         )
         await hass.services.async_call(
             "input_boolean",

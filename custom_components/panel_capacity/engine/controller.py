@@ -284,10 +284,7 @@ class CapacityEngine:
         its setting, was given back by something else while we were not
         watching: it is simply running now, and is managed like any other.
         """
-        if mem.held is Held.SHED and on:
-            mem.held = Held.NONE
-            mem.restore_level_w = None
-        elif (
+        if (mem.held is Held.SHED and on) or (
             mem.held is Held.REDUCED
             and level is not None
             and (mem.restore_level_w is None or level >= mem.restore_level_w)
