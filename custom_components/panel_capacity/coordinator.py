@@ -257,7 +257,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             now = self._now()
             try:
                 result = self.engine.step(self._read(now))
-            except Exception:
+            except Exception:  # noqa: BLE001
                 # A bug must not stop the loop: the next event or tick tries again.
                 LOGGER.exception("Control step failed")
                 return
