@@ -112,12 +112,16 @@ async def test_user_step_errors_then_recovery(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_out_of_range_values_are_refused_by_the_form(hass: HomeAssistant) -> None:
+async def test_out_of_range_values_are_refused_by_the_form(hass: HomeAssistant, house: None) -> None:
     result = await start(hass)
     with pytest.raises(InvalidData):
         await configure(hass, result, PANEL_FORM | {"rating_a": 0})
     with pytest.raises(InvalidData):
         await configure(hass, result, PANEL_FORM | {"continuous_pct": 120})
+    with pytest.raises(InvalidData):
+        await configure(hass, result, PANEL_FORM | {"voltage_v": 5000})
+    result = await configure(hass, result, PANEL_FORM)
+    assert result["step_id"] == "sensors"
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,22 @@ async def test_reconfigure_changes_rating_and_keeps_loads(
     assert float(state_of("sensor.main_panel_effective_limit")) == 9600
 
 
-async def test_reconfigure_errors_and_meter_of_another_panel(
+async def test_reconfigure_errors_then_recovery(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    sensor(hass, "sensor.new_meter", "1.2", "kW")
+    result = await loaded_entry.start_reconfigure_flow(hass)
+    result = await configure(hass, result, PANEL_FORM | {"name": ""})
+    assert result["errors"] == {"name": "name_required"}
+    result = await configure(hass, result, PANEL_FORM)
+    result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.nothing"})
+    assert result["errors"] == {CONF_SITE_SENSOR: "entity_not_found"}
+    result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.new_meter"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert loaded_entry.data[CONF_SITE_SENSOR] == "sensor.new_meter"
+    assert loaded_entry.title == "House"
+
+
+async def test_reconfigure_to_the_meter_of_another_panel(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     sensor(hass, "sensor.other_meter", "100", "W")
@@ -186,11 +205,7 @@ async def test_reconfigure_errors_and_meter_of_another_panel(
     )
     other.add_to_hass(hass)
     result = await loaded_entry.start_reconfigure_flow(hass)
-    result = await configure(hass, result, PANEL_FORM | {"name": ""})
-    assert result["errors"] == {"name": "name_required"}
     result = await configure(hass, result, PANEL_FORM)
-    result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.nothing"})
-    assert result["errors"] == {CONF_SITE_SENSOR: "entity_not_found"}
     result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.other_meter"})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -347,10 +362,11 @@ async def test_actuator_must_support_off_and_on(
     hass.states.async_set(entity_id, "on", {"supported_features": features})
     result = await start_load(hass, loaded_entry)
     result = await configure_load(hass, result, {"name": "Appliance", "actuator": entity_id})
-    if error is None:
-        assert result["step_id"] == "switch"
-    else:
+    if error is not None:
         assert result["errors"] == {"actuator": error}
+        hass.states.async_set(entity_id, "on", {"supported_features": 0xFFFF})
+        result = await configure_load(hass, result, {"name": "Appliance", "actuator": entity_id})
+    assert result["step_id"] == "switch"
 
 
 async def test_actuator_of_another_panel_is_rejected(
@@ -366,6 +382,9 @@ async def test_actuator_of_another_panel_is_rejected(
     )
     result = await configure_load(hass, result, {"name": "EV", "actuator": EV})
     assert result["errors"] == {"actuator": "actuator_in_use"}
+    result = await configure_load(hass, result, {"name": "Heat pump", "actuator": HEAT_PUMP})
+    result = await configure_load(hass, result, SWITCH_FORM)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 @pytest.mark.parametrize(
