@@ -113,11 +113,11 @@ def _power_sensor_selector() -> selector.EntitySelector:
 
 PANEL_SCHEMA = probatio.Schema(
     {
-        probatio.Required(CONF_NAME): selector.TextSelector(),
+        probatio.Required(CONF_NAME, default="Main panel"): selector.TextSelector(),
         probatio.Required(CONF_SUPPLY, default=Supply.SPLIT_PHASE.value): _select(
             CONF_SUPPLY, [supply.value for supply in Supply]
         ),
-        probatio.Required(CONF_RATING_A): _number(*RATING_RANGE, "A"),
+        probatio.Required(CONF_RATING_A, default=100): _number(*RATING_RANGE, "A"),
         probatio.Required(CONF_VOLTAGE_V, default=240): _number(*VOLTAGE_RANGE, "V"),
         probatio.Required(CONF_CONTINUOUS_PCT, default=DEFAULT_CONTINUOUS_PCT): _number(
             *CONTINUOUS_RANGE, "%"

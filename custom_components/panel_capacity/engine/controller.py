@@ -206,7 +206,7 @@ class CapacityEngine:
         return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts))
 
     def _decide(self, now: float, alerts: list[Alert]) -> list[Action]:
-        """Choose this step's actions. Leaves memory untouched (see _commit)."""
+        """Choose this step's actions; _commit records the ones taken."""
         stale = self._stale(now)
         if stale:
             if not self._fail_safe:
