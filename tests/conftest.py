@@ -261,6 +261,17 @@ async def loaded_entry(
     yield config_entry
 
 
+async def add_panel(
+    hass: HomeAssistant, loads: list[ConfigSubentryData], data: dict[str, Any] | None = None
+) -> MockConfigEntry:
+    """Set up a panel with these loads (on the house's meter unless ``data`` says otherwise)."""
+    entry = MockConfigEntry(domain=DOMAIN, title="Main panel", data=data or PANEL_DATA, subentries_data=loads)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
 def subentry_id(entry: MockConfigEntry, title: str) -> str:
     """The id of the load subentry with this title."""
     return next(sid for sid, sub in entry.subentries.items() if sub.title == title)

@@ -30,6 +30,7 @@ from .conftest import (
     SITE,
     WATER_HEATER,
     WATER_HEATER_DATA,
+    add_panel,
     advance,
     load_subentry,
     set_number,
@@ -431,22 +432,7 @@ async def test_actuator_domains(
     hass.states.async_set(entity_id, state)
     calls_off = async_mock_service(hass, domain, off_service)
     calls_on = async_mock_service(hass, domain, on_service)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data={
-            "supply": "split_phase",
-            "rating_a": 40,
-            "voltage_v": 240,
-            "continuous_pct": 80,
-            "metering": "net",
-            "site_sensor": SITE,
-        },
-        subentries_data=[load_subentry("Appliance", {"actuator": entity_id, "nominal_w": 2000})],
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await add_panel(hass, [load_subentry("Appliance", {"actuator": entity_id, "nominal_w": 2000})])
     await set_number(hass, BASE, 8000)
     assert [call.data["entity_id"] for call in calls_off] == [entity_id]
     hass.states.async_set(entity_id, "off", context=calls_off[0].context)
@@ -537,28 +523,17 @@ async def test_switch_and_number_entities_as_actuators(
     await _template_actuators(
         hass
     )  # the meter adds the boiler (2000 W) and the charger (A x 240 V) to a base
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data={
-            "supply": "split_phase",
-            "rating_a": 40,
-            "voltage_v": 240,
-            "continuous_pct": 80,
-            "metering": "net",
-            "site_sensor": "sensor.meter",
-        },
-        subentries_data=[
+    await add_panel(
+        hass,
+        [
             load_subentry("Boiler", {"actuator": "switch.boiler", "nominal_w": 2000}),
             load_subentry(
                 "Charger",
                 EV_DATA | {"actuator": "number.charger", "step": 0.5, "allow_off": False, "max": 32},
             ),
         ],
+        PANEL_DATA | {"site_sensor": "sensor.meter"},
     )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     assert float(state_of("sensor.meter")) == 2000 + 16 * 240
     # 2430 + 2000 + 3840 = 8270 W: the charger must come down to 3000 W = 12.5 A on the
     # engine's 0.5 A grid; the entity's own grid is 2 A from 6 A, so it gets 12 A.
@@ -599,22 +574,7 @@ async def test_actuator_that_answers_too_slowly(
         hass.states.async_set("fan.slow", "off", context=call.context)
 
     hass.services.async_register("fan", "turn_off", slow_turn_off)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data={
-            "supply": "split_phase",
-            "rating_a": 40,
-            "voltage_v": 240,
-            "continuous_pct": 80,
-            "metering": "net",
-            "site_sensor": SITE,
-        },
-        subentries_data=[load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})],
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await add_panel(hass, [load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})])
     actions = async_capture_events(hass, EVENT_ACTION)
     with patch("custom_components.panel_capacity.coordinator.SERVICE_TIMEOUT_S", 0.05):
         await set_number(hass, BASE, 7000)
@@ -637,15 +597,7 @@ async def test_slow_command_that_fails_late_is_logged(
         raise HomeAssistantError("device did not answer")
 
     hass.services.async_register("fan", "turn_off", slow_failure)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data=PANEL_DATA,
-        subentries_data=[load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})],
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await add_panel(hass, [load_subentry("Slow fan", {"actuator": "fan.slow", "nominal_w": 1800})])
     with patch("custom_components.panel_capacity.coordinator.SERVICE_TIMEOUT_S", 0.05):
         await set_number(hass, BASE, 7000)
     await asyncio.sleep(0.3)
@@ -673,18 +625,13 @@ async def test_a_service_raising_something_unexpected(
         raise KeyError("bug elsewhere")
 
     hass.services.async_register("fan", "turn_off", broken)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data=PANEL_DATA,
-        subentries_data=[
+    await add_panel(
+        hass,
+        [
             load_subentry("Water heater", WATER_HEATER_DATA),
             load_subentry("Odd fan", {"actuator": "fan.odd", "nominal_w": 1800}),
         ],
     )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     await set_number(hass, BASE, 6000)
     assert "Could not turn_off fan.odd" in caplog.text
     assert state_of(WATER_HEATER) == "off"
@@ -694,26 +641,14 @@ async def test_failed_command_is_logged_and_another_load_is_tried(
     hass: HomeAssistant, house: None, caplog: pytest.LogCaptureFixture, state_of
 ) -> None:
     hass.states.async_set("fan.ghost", "on")  # no fan integration: the call fails
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Main panel",
-        data={
-            "supply": "split_phase",
-            "rating_a": 40,
-            "voltage_v": 240,
-            "continuous_pct": 80,
-            "metering": "net",
-            "site_sensor": SITE,
-        },
-        subentries_data=[
+    actions = async_capture_events(hass, EVENT_ACTION)
+    await add_panel(
+        hass,
+        [
             load_subentry("Water heater", WATER_HEATER_DATA),
             load_subentry("Ghost", {"actuator": "fan.ghost", "nominal_w": 2000}),
         ],
     )
-    actions = async_capture_events(hass, EVENT_ACTION)
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     await set_number(hass, BASE, 6000)
     assert [(event.data["load"], event.data["success"]) for event in actions][:2] == [
         ("Ghost", False),

@@ -231,6 +231,12 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The panel."""
+        return await self._panel_step("user", user_input, {})
+
+    async def _panel_step(
+        self, step_id: str, user_input: dict[str, Any] | None, suggested: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """The panel's form (new or reconfigured); the sensors come next."""
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = _panel_errors(user_input)
@@ -238,8 +244,8 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._panel = user_input
                 return await self.async_step_sensors()
         return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(PANEL_SCHEMA, user_input or {}),
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(PANEL_SCHEMA, user_input or suggested),
             errors=errors,
         )
 
@@ -278,18 +284,7 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Change the panel's rating or its meter."""
         entry = self._get_reconfigure_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            errors = _panel_errors(user_input)
-            if not errors:
-                self._panel = user_input
-                return await self.async_step_sensors()
-        suggested = user_input or (dict(entry.data) | {CONF_NAME: entry.title})
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(PANEL_SCHEMA, suggested),
-            errors=errors,
-        )
+        return await self._panel_step("reconfigure", user_input, dict(entry.data) | {CONF_NAME: entry.title})
 
 
 class PanelCapacityOptionsFlow(OptionsFlow):
