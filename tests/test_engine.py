@@ -623,6 +623,20 @@ def test_own_meter_shows_a_command_has_been_followed() -> None:
     assert result.alerts_raised == (Alert.INSUFFICIENT,)
 
 
+def test_own_meter_confirms_a_cut_only_once_the_load_has_followed() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    result = step(engine, 1, 8640, {"wh": on(), "ev": level(3840, measured_w=3840)})
+    assert [(a.load_id, a.level_w) for a in result.actions] == [("ev", 2400)]
+    # The charger shows its new setting at once, but still draws 3840 W for a few seconds.
+    for t in (2, 3, 4):
+        assert step(engine, t, 8640, {"wh": on(), "ev": level(2400, measured_w=3840)}).actions == ()
+        assert engine.projected_w == 7200
+    # Its meter shows the cut: from now on the site reading is trusted as it is.
+    result = step(engine, 5, 8640, {"wh": on(), "ev": level(2400, measured_w=2400)})
+    assert engine.projected_w == 8640 - 2400  # the 8640 W are real: the EV goes off too
+    assert [(a.load_id, a.kind) for a in result.actions] == [("ev", ActionKind.TURN_OFF)]
+
+
 def test_modulated_load_drawing_less_than_its_setting() -> None:
     engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
     # The car is allowed 7680 W but only takes 3000 W (battery nearly full).

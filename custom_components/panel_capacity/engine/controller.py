@@ -270,8 +270,8 @@ class CapacityEngine:
             elif mem.manual_until is not None and now >= mem.manual_until:
                 mem.manual_until = None
             if mem.commanded_at is not None and self._obeyed(cfg, mem):
-                if mem.measured_w is not None and (mem.commanded_on is not False or mem.measured_w <= IDLE_W):
-                    mem.pending_delta_w = 0.0  # its own meter shows it has followed
+                if self._meter_shows_cut(mem):
+                    mem.pending_delta_w = 0.0
                 if mem.pending_delta_w == 0.0:
                     self._clear_command(mem)
         self._settle_pending(now)
@@ -322,6 +322,20 @@ class CapacityEngine:
                     mem.pending_delta_w = 0.0
                     if self._obeyed(cfg, mem):
                         self._clear_command(mem)
+
+    @staticmethod
+    def _meter_shows_cut(mem: _Memory) -> bool:
+        """A load's own meter shows that a cut has taken effect.
+
+        Only cuts can be confirmed this way: a load given more room may well
+        not use it (a full battery, a satisfied thermostat).
+        """
+        if mem.measured_w is None or mem.pending_delta_w >= 0:
+            return False
+        if mem.commanded_on is False:
+            return mem.measured_w <= IDLE_W
+        level = mem.commanded_level_w
+        return level is not None and mem.measured_w <= level + max(IDLE_W, 0.02 * level)
 
     @staticmethod
     def _obeyed(cfg: LoadConfig, mem: _Memory) -> bool:
