@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -14,6 +15,9 @@ from custom_components.panel_capacity.engine import (
     LoadConfig,
     LoadKind,
     PanelConfig,
+    QuietBand,
+    SiteReading,
+    StepInput,
     Supply,
     effective_limit,
 )
@@ -176,3 +180,54 @@ def test_no_flapping_within_the_hold_offs(scenario) -> None:
         if action.reason is ActionReason.HEADROOM and last_any is not None:
             assert time - last_any >= control.restore_holdoff_s
         last_any = time
+
+
+@given(scenarios(), st.data())
+@PROFILE
+def test_quiet_band_is_a_promise_the_engine_keeps(scenario, data) -> None:
+    """Wherever the engine says it is quiet, a step with a reading in the band takes no action."""
+    panel, control, loads, base, period = scenario
+    plant = Plant(CapacityEngine(panel, control, loads), base=base[0][1])
+    for duration, power in base:
+        plant.base = power
+        end = plant.now + duration
+        while plant.now < end:
+            plant.step(period)
+            band = plant.engine.quiet_band()
+            if band is None or not data.draw(st.booleans()):
+                continue
+            low = max(band.low_w, -1000.0)
+            if band.high_w <= low:
+                continue
+            reading = data.draw(st.floats(min_value=low, max_value=band.high_w, exclude_min=True))
+            span = min(band.until - plant.now, 3600.0)
+            later = data.draw(st.floats(min_value=0.0, max_value=span, exclude_min=True, exclude_max=True))
+            when = plant.now + later
+            if when >= band.until:  # the sum rounded up to the deadline
+                continue
+            probe = copy.deepcopy(plant.engine)
+            result = probe.step(StepInput(now=when, site=SiteReading(reading, when), loads=plant.inputs()))
+            assert result.actions == (), (band, reading, when)
+
+
+def test_quiet_band_bounds() -> None:
+    panel = PanelConfig(rating_a=40, voltage_v=240)
+    control = ControlSettings(margin_w=250, hysteresis_w=250, restore_holdoff_s=30)
+    wh = LoadConfig(load_id="wh", kind=LoadKind.SWITCH, nominal_w=1800)
+    ev = LoadConfig(load_id="ev", kind=LoadKind.MODULATED, min_w=1440, max_w=7680, step_w=240)
+    plant = Plant(CapacityEngine(panel, control, [wh, ev]), base=1000.0, setting={"wh": 1.0, "ev": 3840.0})
+    plant.step()
+    band = plant.engine.quiet_band()
+    assert band == QuietBand(-math.inf, 7680.0, math.inf)  # nothing held: quiet up to the limit
+    plant.base = 3000.0
+    plant.step()  # the EV is cut to 2400 W; its command is in flight
+    assert plant.engine.quiet_band() is None
+    plant.run(20)
+    band = plant.engine.quiet_band()
+    assert band is not None
+    assert band.low_w == -math.inf  # restore hold-off
+    assert band.until == 1 + 1 + 30
+    plant.run(40)
+    band = plant.engine.quiet_band()
+    # The EV comes back one 240 W step at a time: quiet while 240 W do not fit under 7180 W.
+    assert band == QuietBand(7180.0 - 240.0, 7680.0, math.inf)

@@ -34,6 +34,7 @@ from .model import (
     LoadState,
     LoadStatus,
     PanelConfig,
+    QuietBand,
     Status,
     StepInput,
     StepResult,
@@ -51,6 +52,8 @@ MAX_RETRIES = 3
 UNRESPONSIVE_S = 600.0
 # Two levels closer than this (W) are the same level.
 LEVEL_TOLERANCE_W = 1e-6
+# How finely the quiet band's lower edge is checked against _raise (W).
+ROOM_TOLERANCE_W = 1e-3
 MEMORY_VERSION = 1
 _UNAVAILABLE = LoadInput(available=False)
 
@@ -123,6 +126,8 @@ def validate(panel: PanelConfig, settings: ControlSettings, loads: Sequence[Load
             raise ConfigError(f"load {load.load_id}: need 0 <= min <= max")
         if load.kind is LoadKind.MODULATED and load.max_w <= 0:
             raise ConfigError(f"load {load.load_id}: max must be positive")
+        if 0 < load.ramp_w < load.step_w:
+            raise ConfigError(f"load {load.load_id}: a ramp smaller than the step could never raise it")
 
 
 class CapacityEngine:
@@ -504,6 +509,8 @@ class CapacityEngine:
         new_level = cfg.quantize_down(ceiling)
         if new_level <= start or new_level - draw > room:
             return None
+        if new_level - start < cfg.min_raise_w and new_level < goal:
+            return None  # not worth an action yet
         return self._action(cfg, ActionKind.SET_LEVEL, ActionReason.HEADROOM, new_level - draw, new_level)
 
     def _fail_safe_actions(self, now: float) -> list[Action]:
@@ -680,6 +687,70 @@ class CapacityEngine:
         if self._site_w is None:
             return None
         return self._site_w + sum(mem.pending_delta_w for mem in self._mem.values())
+
+    def quiet_band(self) -> QuietBand | None:
+        """Where and until when the next steps are sure to take no action (see QuietBand).
+
+        None when no such promise can be made: management off, fail-safe, no
+        reading, or a command still in flight. Readings are assumed to keep
+        coming (the staleness timer is not part of the promise).
+        """
+        if not self._enabled or self._fail_safe or self._site_w is None or self._now is None:
+            return None
+        now = self._now
+        until = math.inf
+        for mem in self._mem.values():
+            if mem.commanded_at is not None:
+                return None
+            for deadline in (mem.manual_until, mem.unresponsive_until):
+                if deadline is not None:
+                    until = min(until, deadline)
+        low = -math.inf
+        candidate = next(
+            (
+                (cfg, self._mem[cfg.load_id])
+                for cfg in self.loads
+                if self._mem[cfg.load_id].held is not Held.NONE
+                and self._controllable(cfg, self._mem[cfg.load_id], now)
+            ),
+            None,
+        )
+        if candidate is not None:
+            cfg, mem = candidate
+            holdoff_end = (
+                self._last_action_at + self.settings.restore_holdoff_s
+                if self._last_action_at is not None
+                else now
+            )
+            min_off_end = (
+                mem.changed_at + cfg.min_off_s if not self._is_on(mem) and mem.changed_at is not None else now
+            )
+            if holdoff_end > now or min_off_end > now:
+                until = min(until, max(holdoff_end, min_off_end))
+            else:
+                room = self._min_room(cfg, mem, now)
+                if room is None:
+                    return None
+                low = self.restore_threshold_w - room
+        return QuietBand(low, self._limit.effective_w, until)
+
+    def _min_room(self, cfg: LoadConfig, mem: _Memory, now: float) -> float | None:
+        """The least headroom (W) with which _raise would act; None if it cannot be found exactly."""
+        if cfg.kind is LoadKind.SWITCH:
+            return self._expected(cfg, mem)
+        goal = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+        start = self._level(cfg, mem) if self._is_on(mem) else 0.0
+        target = cfg.quantize_down(max(cfg.min_w, start + cfg.min_raise_w))
+        if target < start + cfg.min_raise_w:  # off the grid: one more step
+            target = cfg.quantize_down(target + cfg.min_raise_w)
+        target = min(target, goal)
+        room = max(0.0, target - self._draw(cfg, mem))
+        # Check the threshold against _raise itself: it acts at room, and not just below it.
+        if self._raise(cfg, mem, now, room) is None:
+            return math.inf if self._raise(cfg, mem, now, 1e12) is None else None
+        if room > 0 and self._raise(cfg, mem, now, room - ROOM_TOLERANCE_W) is not None:
+            return None
+        return room
 
     def status(self) -> Status:
         """A snapshot of everything worth showing."""

@@ -193,6 +193,13 @@ class LoadConfig:
             return self.ramp_w
         return max(self.step_w, (self.max_w - self.min_w) / 4, 1.0)
 
+    @property
+    def min_raise_w(self) -> float:
+        """Smallest raise worth an action: one step, or 1 % of the range for a continuous load."""
+        if self.step_w > 0:
+            return self.step_w
+        return max(1.0, 0.01 * (self.max_w - self.min_w))
+
     def quantize_down(self, level_w: float) -> float:
         """The highest allowed level at or below ``level_w`` (never below min)."""
         if level_w >= self.max_w:
@@ -314,6 +321,19 @@ class Status:
     loads: Mapping[str, LoadStatus]
     accounting: AccountingSnapshot
     planned: tuple[Action, ...] = ()  # monitor mode: what it would have done
+
+
+@dataclass(frozen=True, slots=True)
+class QuietBand:
+    """A promise: while the site reading stays above ``low_w`` and at or below
+    ``high_w``, the loads' inputs and the limit terms do not change and time is
+    before ``until``, a step takes no action. Lets a caller skip steps that
+    could not do anything (the simulator does, over long stretches of data).
+    """
+
+    low_w: float
+    high_w: float
+    until: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
