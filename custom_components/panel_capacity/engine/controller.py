@@ -119,12 +119,17 @@ def validate(panel: PanelConfig, settings: ControlSettings, loads: Sequence[Load
         if load.load_id in seen:
             raise ConfigError(f"duplicate load {load.load_id}")
         seen.add(load.load_id)
-        numbers = (load.nominal_w, load.min_w, load.max_w, load.step_w, load.ramp_w)
-        if not finite(*numbers, load.min_on_s, load.min_off_s) or min(numbers) < 0:
-            raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
-        if load.kind is LoadKind.MODULATED and not 0 <= load.min_w <= load.max_w:
+        _validate_load(load)
+
+
+def _validate_load(load: LoadConfig) -> None:
+    numbers = (load.nominal_w, load.min_w, load.max_w, load.step_w, load.ramp_w)
+    if not all(math.isfinite(value) for value in (*numbers, load.min_on_s, load.min_off_s)) or min(numbers) < 0:
+        raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
+    if load.kind is LoadKind.MODULATED:
+        if not 0 <= load.min_w <= load.max_w:
             raise ConfigError(f"load {load.load_id}: need 0 <= min <= max")
-        if load.kind is LoadKind.MODULATED and load.max_w <= 0:
+        if load.max_w <= 0:
             raise ConfigError(f"load {load.load_id}: max must be positive")
         if 0 < load.ramp_w < load.step_w:
             raise ConfigError(f"load {load.load_id}: a ramp smaller than the step could never raise it")

@@ -325,10 +325,12 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class QuietBand:
-    """A promise: while the site reading stays above ``low_w`` and at or below
-    ``high_w``, the loads' inputs and the limit terms do not change and time is
-    before ``until``, a step takes no action. Lets a caller skip steps that
-    could not do anything (the simulator does, over long stretches of data).
+    """A promise that a step takes no action.
+
+    It holds while the site reading stays above ``low_w`` and at or below
+    ``high_w``, the loads' inputs and the limit terms do not change, and time
+    is before ``until``. Lets a caller skip steps that could not do anything
+    (the simulator does, over long stretches of data).
     """
 
     low_w: float
