@@ -124,7 +124,10 @@ def validate(panel: PanelConfig, settings: ControlSettings, loads: Sequence[Load
 
 def _validate_load(load: LoadConfig) -> None:
     numbers = (load.nominal_w, load.min_w, load.max_w, load.step_w, load.ramp_w)
-    if not all(math.isfinite(value) for value in (*numbers, load.min_on_s, load.min_off_s)) or min(numbers) < 0:
+    if (
+        not all(math.isfinite(value) for value in (*numbers, load.min_on_s, load.min_off_s))
+        or min(numbers) < 0
+    ):
         raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
     if load.kind is LoadKind.MODULATED:
         if not 0 <= load.min_w <= load.max_w:
