@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any
@@ -335,6 +336,25 @@ def test_min_off_time_is_respected_when_restoring() -> None:
     assert status.loads["hp"].reason is LoadReason.MIN_OFF_TIME
     house.run(85)
     assert house.loads["hp"] is True
+
+
+@pytest.mark.parametrize("reserve", [True, False])
+def test_restoring_keeps_room_for_an_idle_thermostat_if_asked(reserve: bool) -> None:
+    settings = dataclasses.replace(SETTINGS, reserve_idle=reserve)
+    engine = CapacityEngine(PANEL, settings, [WH, EV])
+    # The EV was turned down (to 5520 W); the water heater is on but its thermostat is satisfied.
+    step(engine, 0, 9000, {"wh": on(measured_w=1800), "ev": level(7200)})
+    assert engine.status().loads["ev"].level_w == 5520
+    inputs = {"wh": on(measured_w=0), "ev": level(5520)}
+    result = step(engine, 40, 5200, inputs)
+    if reserve:
+        # 7180 - 5200 = 1980 W of room, but the heater may take 1800 W of it at any moment.
+        assert result.actions == ()
+        assert engine.status().loads["ev"].reason is LoadReason.WAITING_FOR_HEADROOM
+    else:
+        (raised,) = result.actions
+        assert raised.reason is ActionReason.HEADROOM
+        assert 5200 + raised.delta_w <= 7180
 
 
 def test_never_restores_into_an_overload() -> None:

@@ -13,6 +13,7 @@ from custom_components.panel_capacity.engine import (
     CapacityEngine,
     ControlSettings,
     LoadConfig,
+    LoadInput,
     LoadKind,
     PanelConfig,
     QuietBand,
@@ -187,7 +188,8 @@ def test_no_flapping_within_the_hold_offs(scenario) -> None:
 def test_quiet_band_is_a_promise_the_engine_keeps(scenario, data) -> None:
     """Wherever the engine says it is quiet, a step with a reading in the band takes no action."""
     panel, control, loads, base, period = scenario
-    plant = Plant(CapacityEngine(panel, control, loads), base=base[0][1])
+    delay = data.draw(st.sampled_from([0.0, 3.0]))
+    plant = Plant(CapacityEngine(panel, control, loads), base=base[0][1], delay=delay)
     for duration, power in base:
         plant.base = power
         end = plant.now + duration
@@ -205,8 +207,14 @@ def test_quiet_band_is_a_promise_the_engine_keeps(scenario, data) -> None:
             when = plant.now + later
             if when >= band.until:  # the sum rounded up to the deadline
                 continue
+            inputs = plant.inputs()
+            for load_id in band.ignores:  # a never-shed load may read anything meanwhile
+                inputs[load_id] = LoadInput(
+                    is_on=data.draw(st.booleans()),
+                    measured_w=data.draw(st.floats(min_value=0, max_value=1e4)),
+                )
             probe = copy.deepcopy(plant.engine)
-            result = probe.step(StepInput(now=when, site=SiteReading(reading, when), loads=plant.inputs()))
+            result = probe.step(StepInput(now=when, site=SiteReading(reading, when), loads=inputs))
             assert result.actions == (), (band, reading, when)
 
 
@@ -218,10 +226,14 @@ def test_quiet_band_bounds() -> None:
     plant = Plant(CapacityEngine(panel, control, [wh, ev]), base=1000.0, setting={"wh": 1.0, "ev": 3840.0})
     plant.step()
     band = plant.engine.quiet_band()
-    assert band == QuietBand(-math.inf, 7680.0, math.inf)  # nothing held: quiet up to the limit
+    assert band == QuietBand(-math.inf, 7680.0, math.inf, frozenset())  # nothing held: quiet up to the limit
     plant.base = 3000.0
     plant.step()  # the EV is cut to 2400 W; its command is in flight
-    assert plant.engine.quiet_band() is None
+    band = plant.engine.quiet_band()
+    # Quiet only while the reading stays at 8640 W, until the cut is due to show.
+    assert band is not None
+    assert (band.high_w, band.until) == (8640.0, 2 + 10)
+    assert 8639.99 < band.low_w < 8640
     plant.run(20)
     band = plant.engine.quiet_band()
     assert band is not None
@@ -230,4 +242,4 @@ def test_quiet_band_bounds() -> None:
     plant.run(40)
     band = plant.engine.quiet_band()
     # The EV comes back one 240 W step at a time: quiet while 240 W do not fit under 7180 W.
-    assert band == QuietBand(7180.0 - 240.0, 7680.0, math.inf)
+    assert band == QuietBand(7180.0 - 240.0, 7680.0, math.inf, frozenset())

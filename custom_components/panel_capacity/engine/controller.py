@@ -54,6 +54,8 @@ UNRESPONSIVE_S = 600.0
 LEVEL_TOLERANCE_W = 1e-6
 # How finely the quiet band's lower edge is checked against _raise (W).
 ROOM_TOLERANCE_W = 1e-3
+# While a command is in flight, a reading within this of the last one is unchanged (W).
+READING_TOLERANCE_W = 1e-9
 MEMORY_VERSION = 1
 _UNAVAILABLE = LoadInput(available=False)
 
@@ -89,6 +91,8 @@ class _Memory:
     site_at_command: float | None = None  # the site reading the command was based on
     retries: int = 0
     unresponsive_until: float | None = None  # gave up commanding it until then
+    last_input: LoadInput | None = None  # the reading of the last step
+    min_room: tuple[tuple[Any, ...], float | None] | None = None  # quiet band's threshold, and for what
 
 
 _PERSISTED = ("held", "restore_level_w", "remembered_w", "changed_at", "manual_until", "actions")
@@ -112,6 +116,8 @@ def validate(panel: PanelConfig, settings: ControlSettings, loads: Sequence[Load
         raise ConfigError("continuous factor must be in (0, 1]")
     for setting in fields(settings):
         number = getattr(settings, setting.name)
+        if isinstance(number, bool):
+            continue
         if not math.isfinite(number) or number < 0:
             raise ConfigError(f"{setting.name} must be a finite, non-negative number")
     seen: set[str] = set()
@@ -155,9 +161,12 @@ class CapacityEngine:
         self.settings = settings
         self.loads: tuple[LoadConfig, ...] = tuple(loads)
         self._cfgs: dict[str, LoadConfig] = {load.load_id: load for load in self.loads}
+        # Never-shed loads are only watched: nothing they read can change a decision.
+        self._never_shed = frozenset(load.load_id for load in self.loads if load.never_shed)
         self._mem: dict[str, _Memory] = {load.load_id: _Memory() for load in self.loads}
         self._acc = Accounting()
-        self._limit: LimitSnapshot = effective_limit(panel, settings, {})
+        self._terms: dict[str, float] = {}
+        self._limit: LimitSnapshot = effective_limit(panel, settings, self._terms)
         self._now: float | None = None
         self._started_at: float | None = None
         self._site_w: float | None = None  # the current reading, None when missing
@@ -189,7 +198,9 @@ class CapacityEngine:
             )
         self._now = now if self._now is None else max(now, self._now)
         self._acc.new_day(inp.day)
-        self._limit = effective_limit(self.panel, self.settings, inp.limit_terms)
+        if inp.limit_terms != self._terms:
+            self._terms = dict(inp.limit_terms)
+            self._limit = effective_limit(self.panel, self.settings, self._terms)
 
         power = inp.site.power_w
         if power is not None and math.isfinite(power):
@@ -257,6 +268,11 @@ class CapacityEngine:
         for cfg in self.loads:
             mem = self._mem[cfg.load_id]
             inp = inputs.get(cfg.load_id, _UNAVAILABLE)
+            if inp is mem.last_input and mem.commanded_at is None and not inp.manual:
+                # The very reading seen last step: only the timers can have moved.
+                self._expire(mem, now)
+                continue
+            mem.last_input = inp
             level = inp.level_w if inp.level_w is not None and math.isfinite(inp.level_w) else None
             on = inp.is_on
             if on is None and cfg.kind is LoadKind.MODULATED and level is not None:
@@ -266,8 +282,6 @@ class CapacityEngine:
                 self._reconcile(cfg, mem, on, level)
             if on is not None and mem.on is not None and on != mem.on:
                 mem.changed_at = now
-                mem.unresponsive_until = None
-            if mem.unresponsive_until is not None and now >= mem.unresponsive_until:
                 mem.unresponsive_until = None
             mem.on = on
             mem.level_w = level
@@ -280,14 +294,21 @@ class CapacityEngine:
                 mem.held = Held.NONE
                 mem.restore_level_w = None
                 self._clear_command(mem)
-            elif mem.manual_until is not None and now >= mem.manual_until:
-                mem.manual_until = None
+            self._expire(mem, now)
             if mem.commanded_at is not None and self._obeyed(cfg, mem):
                 if self._meter_shows_cut(mem):
                     mem.pending_delta_w = 0.0
                 if mem.pending_delta_w == 0.0:
                     self._clear_command(mem)
         self._settle_pending(now)
+
+    @staticmethod
+    def _expire(mem: _Memory, now: float) -> None:
+        """End a manual hold or an unresponsive spell whose time is up."""
+        if mem.unresponsive_until is not None and now >= mem.unresponsive_until:
+            mem.unresponsive_until = None
+        if mem.manual_until is not None and now >= mem.manual_until:
+            mem.manual_until = None
 
     @staticmethod
     def _reconcile(cfg: LoadConfig, mem: _Memory, on: bool, level: float | None) -> None:
@@ -305,6 +326,30 @@ class CapacityEngine:
             mem.held = Held.NONE
             mem.restore_level_w = None
 
+    def _batches(self) -> dict[float, list[tuple[LoadConfig, _Memory]]]:
+        """Commands not yet shown, grouped by the step that gave them."""
+        batches: dict[float, list[tuple[LoadConfig, _Memory]]] = {}
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if mem.pending_delta_w != 0.0 and mem.commanded_at is not None:
+                batches.setdefault(mem.commanded_at, []).append((cfg, mem))
+        return batches
+
+    def _shown(self, commanded_at: float, mems: list[tuple[LoadConfig, _Memory]], now: float) -> bool:
+        """Whether the current reading shows a batch of commands (see _settle_pending)."""
+        site_time = self._site_time
+        if site_time is not None and site_time >= commanded_at + self.settings.response_s:
+            return True
+        if now >= commanded_at + self.settings.response_s + self.settings.staleness_s:
+            return True
+        site = self._site_w
+        base = mems[0][1].site_at_command
+        if site is None or base is None:
+            return False
+        delta = sum(mem.pending_delta_w for _, mem in mems)
+        change = site - base
+        return change <= delta / 2 if delta < 0 else change >= delta / 2
+
     def _settle_pending(self, now: float) -> None:
         """Stop counting commands that the site reading now shows.
 
@@ -312,25 +357,18 @@ class CapacityEngine:
         once the site power has moved by at least half the batch's expected
         change since the reading it was based on (timestamps alone cannot tell:
         a reading may be stamped the same instant as the command), or once a
-        reading taken a full response time after the command arrives. Until then the change is
-        added to the reading (projected power), so a slow actuator is not
-        mistaken for a command that failed and other loads are not shed too.
+        reading taken a full response time after the command arrives. Until
+        then the change is added to the reading (projected power), so a slow
+        actuator is not mistaken for a command that failed and other loads are
+        not shed too.
         """
-        batches: dict[float, list[tuple[LoadConfig, _Memory]]] = {}
-        for cfg in self.loads:
-            mem = self._mem[cfg.load_id]
-            if mem.pending_delta_w != 0.0 and mem.commanded_at is not None:
-                batches.setdefault(mem.commanded_at, []).append((cfg, mem))
-        site, site_time = self._site_w, self._site_time
-        for commanded_at, mems in batches.items():
-            shown = site_time is not None and site_time >= commanded_at + self.settings.response_s
-            shown = shown or now >= commanded_at + self.settings.response_s + self.settings.staleness_s
-            base = mems[0][1].site_at_command
-            if not shown and site is not None and base is not None:
-                delta = sum(mem.pending_delta_w for _, mem in mems)
-                change = site - base
-                shown = change <= delta / 2 if delta < 0 else change >= delta / 2
-            if shown:
+        for mem in self._mem.values():
+            if mem.pending_delta_w != 0.0:
+                break
+        else:
+            return
+        for commanded_at, mems in self._batches().items():
+            if self._shown(commanded_at, mems, now):
                 for cfg, mem in mems:
                     mem.pending_delta_w = 0.0
                     if self._obeyed(cfg, mem):
@@ -487,16 +525,64 @@ class CapacityEngine:
         """Bring back the most important held load, if it fits under the restore threshold."""
         if self._last_action_at is not None and now - self._last_action_at < self.settings.restore_holdoff_s:
             return []
-        room = self.restore_threshold_w - projected
+        candidate = self._first_in_line(now)
+        if candidate is None:
+            return []
+        cfg, mem = candidate
+        if mem.commanded_at is not None:
+            return []  # its last command has not shown yet
+        action = self._raise(cfg, mem, now, self.restore_threshold_w - projected - self._idle_reserve())
+        return [action] if action is not None else []
+
+    def _first_in_line(self, now: float) -> tuple[LoadConfig, _Memory] | None:
+        """The most important held load that a restore would give back next.
+
+        A charger turned down but not using even that (no car drawing) is
+        passed over: more room would change nothing for it, and if its car
+        comes back and takes the site over, the less important loads restored
+        meanwhile are shed first.
+        """
         for cfg in self.loads:
             mem = self._mem[cfg.load_id]
             if mem.held is Held.NONE or not self._controllable(cfg, mem, now):
                 continue
-            if mem.commanded_at is not None:
-                return []  # its last command has not shown yet
-            action = self._raise(cfg, mem, now, room)
-            return [action] if action is not None else []
-        return []
+            if (
+                cfg.kind is LoadKind.MODULATED
+                and mem.held is Held.REDUCED
+                and mem.commanded_at is None
+                and mem.measured_w is not None
+                and mem.measured_w <= IDLE_W
+            ):
+                continue
+            return cfg, mem
+        return None
+
+    def _idle_reserve(self) -> float:
+        """Room kept for the largest switched load that is on but idle (if so set).
+
+        A water heater whose thermostat is satisfied reads 0 W on its own
+        meter, yet may start at any moment: what comes back leaves room for
+        it, so its start does not take the site over the limit. Room is kept
+        for one such load, the largest (as the paper keeps a margin for one
+        unexpected load), not for all of them at once.
+        """
+        reserve = 0.0
+        if not self.settings.reserve_idle:
+            return reserve
+        for cfg in self.loads:
+            if cfg.kind is not LoadKind.SWITCH:
+                continue
+            mem = self._mem[cfg.load_id]
+            if (
+                mem.held is Held.NONE
+                and mem.available
+                and mem.on
+                and mem.commanded_at is None
+                and mem.measured_w is not None
+                and mem.measured_w <= IDLE_W
+            ):
+                reserve = max(reserve, self._expected(cfg, mem))
+        return reserve
 
     def _raise(self, cfg: LoadConfig, mem: _Memory, now: float, room: float) -> Action | None:
         """Give back part or all of what was taken from one load, within ``room`` W."""
@@ -694,36 +780,30 @@ class CapacityEngine:
         """Site power once the commands not yet shown in the reading take effect."""
         if self._site_w is None:
             return None
-        return self._site_w + sum(mem.pending_delta_w for mem in self._mem.values())
+        projected = self._site_w
+        for mem in self._mem.values():
+            projected += mem.pending_delta_w
+        return projected
 
     def quiet_band(self) -> QuietBand | None:
         """Where and until when the next steps are sure to take no action (see QuietBand).
 
-        None when no such promise can be made: management off, fail-safe, no
-        reading, or a command still in flight. Readings are assumed to keep
-        coming (the staleness timer is not part of the promise).
+        With a command in flight, only an unchanged reading is quiet, and only
+        until the command is due to show. None when no promise can be made:
+        management off, fail-safe, no reading, or a step that would act now.
+        Readings are assumed to keep coming (staleness is not part of it).
         """
-        if not self._enabled or self._fail_safe or self._site_w is None or self._now is None:
+        site = self._site_w
+        if not self._enabled or self._fail_safe or site is None or self._now is None:
             return None
         now = self._now
-        until = math.inf
-        for mem in self._mem.values():
-            if mem.commanded_at is not None:
-                return None
-            for deadline in (mem.manual_until, mem.unresponsive_until):
-                if deadline is not None:
-                    until = min(until, deadline)
+        deadlines = self._deadlines(now)
+        if deadlines is None:
+            return None
+        until, pending, in_flight = deadlines
         low = -math.inf
-        candidate = next(
-            (
-                (cfg, self._mem[cfg.load_id])
-                for cfg in self.loads
-                if self._mem[cfg.load_id].held is not Held.NONE
-                and self._controllable(cfg, self._mem[cfg.load_id], now)
-            ),
-            None,
-        )
-        if candidate is not None:
+        candidate = self._first_in_line(now)
+        if candidate is not None and candidate[1].commanded_at is None:
             cfg, mem = candidate
             holdoff_end = (
                 self._last_action_at + self.settings.restore_holdoff_s
@@ -739,13 +819,55 @@ class CapacityEngine:
                 room = self._min_room(cfg, mem, now)
                 if room is None:
                     return None
-                low = self.restore_threshold_w - room
-        return QuietBand(low, self._limit.effective_w, until)
+                low = self.restore_threshold_w - self._idle_reserve() - room
+        high = self._limit.effective_w
+        if not in_flight:
+            return QuietBand(low, high, until, self._never_shed)
+        # The same reading, taken again, may show a command that was given earlier.
+        if any(self._shown(at, mems, now) for at, mems in self._batches().items()):
+            return None
+        # Decisions follow the projected power, fixed while the reading does not move.
+        if not low < site + pending <= high:
+            return None
+        return QuietBand(site - READING_TOLERANCE_W, site, until, self._never_shed)
+
+    def _deadlines(self, now: float) -> tuple[float, float, bool] | None:
+        """For the quiet band: the next timer of any load, the change still in flight, and whether any is.
+
+        None when a command in flight has nothing left to show: the next step
+        clears it, and may then decide otherwise.
+        """
+        until = math.inf
+        pending = 0.0
+        in_flight = False
+        for cfg in self.loads:
+            mem = self._mem[cfg.load_id]
+            if mem.commanded_at is not None:
+                if mem.pending_delta_w == 0.0:
+                    return None
+                in_flight = True
+                pending += mem.pending_delta_w
+                until = min(until, mem.commanded_at + self.settings.response_s)
+            for deadline in (mem.manual_until, mem.unresponsive_until):
+                if deadline is not None:
+                    until = min(until, deadline)
+            if mem.changed_at is not None and self._is_on(mem) and now < mem.changed_at + cfg.min_on_s:
+                until = min(until, mem.changed_at + cfg.min_on_s)
+        return until, pending, in_flight
 
     def _min_room(self, cfg: LoadConfig, mem: _Memory, now: float) -> float | None:
         """The least headroom (W) with which _raise would act; None if it cannot be found exactly."""
         if cfg.kind is LoadKind.SWITCH:
             return self._expected(cfg, mem)
+        # What _raise depends on, once the hold-off and minimum off time have passed.
+        key = (mem.on, mem.level_w, mem.measured_w, mem.restore_level_w, mem.commanded_at)
+        if mem.min_room is not None and mem.min_room[0] == key:
+            return mem.min_room[1]
+        room = self._find_min_room(cfg, mem, now)
+        mem.min_room = (key, room)
+        return room
+
+    def _find_min_room(self, cfg: LoadConfig, mem: _Memory, now: float) -> float | None:
         goal = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
         start = self._level(cfg, mem) if self._is_on(mem) else 0.0
         target = cfg.quantize_down(max(cfg.min_w, start + cfg.min_raise_w))
@@ -766,13 +888,15 @@ class CapacityEngine:
         limit = self._limit.effective_w
         site = self._site_w
         projected = self.projected_w
-        held_first = True
+        first = self._first_in_line(now)
+        first_id = first[0].load_id if first is not None else None
+        waiting = True  # held loads before the first in line only wait for headroom
         loads: dict[str, LoadStatus] = {}
         for cfg in self.loads:
             mem = self._mem[cfg.load_id]
-            state, reason = self._load_state(cfg, mem, now, held_first)
-            if state in (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED):
-                held_first = False
+            state, reason = self._load_state(cfg, mem, now, first_in_line=waiting or cfg.load_id == first_id)
+            if cfg.load_id == first_id:
+                waiting = False
             on = self._is_on(mem)
             if cfg.kind is LoadKind.MODULATED:
                 allocated = self._level(cfg, mem) if on else 0.0

@@ -161,6 +161,7 @@ class ControlSettings:
     staleness_s: float = 60.0  # site reading older than this: fail-safe
     manual_hold_s: float = 3600.0  # a load changed by hand is left alone this long
     largest_step_w: float = 0.0  # largest unmanaged load that may switch on at once
+    reserve_idle: bool = False  # keep room for the largest switched load that is on but idle
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,14 +329,17 @@ class QuietBand:
     """A promise that a step takes no action.
 
     It holds while the site reading stays above ``low_w`` and at or below
-    ``high_w``, the loads' inputs and the limit terms do not change, and time
-    is before ``until``. Lets a caller skip steps that could not do anything
-    (the simulator does, over long stretches of data).
+    ``high_w``, the inputs of the loads (except those in ``ignores``) and the
+    limit terms do not change, and time is before ``until``. Lets a caller
+    skip steps that could not do anything (the simulator does, over long
+    stretches of data).
     """
 
     low_w: float
     high_w: float
     until: float
+    # Loads whose readings cannot change a decision (never shed).
+    ignores: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
