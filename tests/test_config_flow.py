@@ -230,6 +230,7 @@ async def test_options_tuning_with_errors_and_recovery(
         "response_s": 8,
         "staleness_s": 90,
         "manual_hold_s": 1800,
+        "reserve_idle": True,
     }
     bad_cases = [
         ({"margin_w": 5000, "hysteresis_w": 5000}, {"hysteresis_w": "thresholds_too_wide"}),
@@ -246,6 +247,7 @@ async def test_options_tuning_with_errors_and_recovery(
     assert loaded_entry.options == good
     coordinator = loaded_entry.runtime_data.coordinator
     assert coordinator.setup.settings.margin_w == 300
+    assert coordinator.setup.settings.reserve_idle
     # The largest unmanaged step (2400 W = 25 % of 9600 W) now binds: 9600 - 2400.
     assert coordinator.data.limit.binding == "largest_step"
     assert coordinator.data.limit.effective_w == 7200

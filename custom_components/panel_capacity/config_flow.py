@@ -45,6 +45,7 @@ from .const import (
     CONF_PHASES,
     CONF_POWER_SENSOR,
     CONF_RATING_A,
+    CONF_RESERVE_IDLE,
     CONF_RESPONSE_S,
     CONF_RESTORE_HOLDOFF_S,
     CONF_SITE_SENSOR,
@@ -143,6 +144,7 @@ TUNING_SCHEMA = probatio.Schema(
         probatio.Required(CONF_RESPONSE_S): _number(1, 600, "s"),
         probatio.Required(CONF_STALENESS_S): _number(WATCHDOG_INTERVAL.total_seconds() * 2, 3600, "s"),
         probatio.Required(CONF_MANUAL_HOLD_S): _number(0, SECONDS_DAY, "s"),
+        probatio.Required(CONF_RESERVE_IDLE): selector.BooleanSelector(),
     }
 )
 

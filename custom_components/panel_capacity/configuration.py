@@ -28,6 +28,7 @@ from .const import (
     CONF_PHASES,
     CONF_POWER_SENSOR,
     CONF_RATING_A,
+    CONF_RESERVE_IDLE,
     CONF_RESPONSE_S,
     CONF_RESTORE_HOLDOFF_S,
     CONF_SITE_SENSOR,
@@ -41,6 +42,7 @@ from .const import (
     DEFAULT_LARGEST_STEP_W,
     DEFAULT_MANUAL_HOLD_S,
     DEFAULT_MARGIN_W,
+    DEFAULT_RESERVE_IDLE,
     DEFAULT_RESPONSE_S,
     DEFAULT_RESTORE_HOLDOFF_S,
     DEFAULT_STALENESS_S,
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
 
     from homeassistant.config_entries import ConfigEntry
 
-DEFAULT_OPTIONS: dict[str, float] = {
+DEFAULT_OPTIONS: dict[str, float | bool] = {
     CONF_MARGIN_W: DEFAULT_MARGIN_W,
     CONF_HYSTERESIS_W: DEFAULT_HYSTERESIS_W,
     CONF_RESTORE_HOLDOFF_S: DEFAULT_RESTORE_HOLDOFF_S,
@@ -65,6 +67,7 @@ DEFAULT_OPTIONS: dict[str, float] = {
     CONF_STALENESS_S: DEFAULT_STALENESS_S,
     CONF_MANUAL_HOLD_S: DEFAULT_MANUAL_HOLD_S,
     CONF_LARGEST_STEP_W: DEFAULT_LARGEST_STEP_W,
+    CONF_RESERVE_IDLE: DEFAULT_RESERVE_IDLE,
 }
 
 
@@ -131,6 +134,7 @@ def settings_from_options(options: Mapping[str, Any]) -> ControlSettings:
         staleness_s=float(merged[CONF_STALENESS_S]),
         manual_hold_s=float(merged[CONF_MANUAL_HOLD_S]),
         largest_step_w=float(merged[CONF_LARGEST_STEP_W]),
+        reserve_idle=bool(merged[CONF_RESERVE_IDLE]),
     )
 
 

@@ -39,6 +39,7 @@ CONF_RESPONSE_S: Final = "response_s"
 CONF_STALENESS_S: Final = "staleness_s"
 CONF_MANUAL_HOLD_S: Final = "manual_hold_s"
 CONF_LARGEST_STEP_W: Final = "largest_step_w"
+CONF_RESERVE_IDLE: Final = "reserve_idle"
 CONF_LOAD_ORDER: Final = "load_order"
 
 DEFAULT_CONTINUOUS_PCT: Final = 80
@@ -49,6 +50,7 @@ DEFAULT_RESPONSE_S: Final = 10
 DEFAULT_STALENESS_S: Final = 60
 DEFAULT_MANUAL_HOLD_S: Final = 3600
 DEFAULT_LARGEST_STEP_W: Final = 0
+DEFAULT_RESERVE_IDLE: Final = False
 
 # Subentry data: one controllable load.
 CONF_ACTUATOR: Final = "actuator"
