@@ -94,8 +94,16 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load the integration from custom_components."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let Home Assistant load the integration from custom_components.
+
+    A test that uses the recorder gets it set up before Home Assistant itself,
+    as the recorder's fixtures require.
+    """
+    if "recorder_mock" in request.fixturenames:
+        request.getfixturevalue("recorder_mock")
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("enable_custom_integrations")
 
 
 async def settle(hass: HomeAssistant) -> None:

@@ -701,3 +701,26 @@ def test_repeats_a_turn_on_and_a_level_that_did_not_show() -> None:
         result = step(house.engine, house.now, house.site(), house.inputs())
         retries += [(a.load_id, a.kind) for a in result.actions if a.reason is ActionReason.RETRY]
     assert ("wh", ActionKind.TURN_ON) in retries
+
+
+def test_fifteen_minute_demand_blocks() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [])
+    # 10 minutes at 2000 W then 5 minutes at 5000 W, starting on a quarter hour.
+    step(engine, 900 * 100, 2000, {})
+    step(engine, 900 * 100 + 600, 5000, {})
+    assert engine.status().accounting.demand_15min_w is None  # the block is not complete yet
+    step(engine, 900 * 101, -1000, {})  # export counts as no import
+    acc = engine.status().accounting
+    assert acc.demand_15min_w == pytest.approx((2000 * 600 + 5000 * 300) / 900)
+    assert acc.demand_block_start == 900 * 100
+    step(engine, 900 * 102 + 30, 1000, {})
+    acc = engine.status().accounting
+    assert acc.demand_15min_w == 0  # a quarter hour of export
+    assert acc.peak_15min_w == pytest.approx(3000)
+    # A block mostly without readings gives no demand figure.
+    step(engine, 900 * 103 + 100, None, {})
+    step(engine, 900 * 104, 1000, {})
+    assert engine.status().accounting.demand_block_start == 900 * 102
+    memory = engine.export_memory()
+    again = CapacityEngine(PANEL, SETTINGS, [], memory=memory)
+    assert again.status().accounting.peak_15min_w == pytest.approx(3000)

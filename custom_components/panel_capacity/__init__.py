@@ -11,12 +11,14 @@ from .configuration import setup_from_entry
 from .const import DOMAIN, MANUFACTURER, MODEL_PANEL, PLATFORMS
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator, PanelCapacityRuntimeData
 from .engine import ConfigError
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (no YAML)."""
+    """Set up the integration's service actions (there is no YAML configuration)."""
+    async_setup_services(hass)
     return True
 
 

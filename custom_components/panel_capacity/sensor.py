@@ -15,6 +15,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import PanelCapacityConfigEntry
 from .engine import ControllerState, LoadReason, LoadState, LoadStatus, Status
@@ -22,6 +23,11 @@ from .engine.model import TERM_LARGEST_STEP, TERM_PANEL, TERM_USER_CAP
 from .entity import PanelCapacityEntity, PanelCapacityLoadEntity
 
 PARALLEL_UPDATES = 0
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else dt_util.utc_from_timestamp(timestamp).isoformat()
+
 
 LIMIT_TERMS = [TERM_PANEL, TERM_LARGEST_STEP, TERM_USER_CAP]
 
@@ -80,6 +86,19 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in ControllerState],
         value_fn=lambda status: status.state.value,
+    ),
+    PanelSensorDescription(
+        key="demand_15min",
+        translation_key="demand_15min",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.accounting.demand_15min_w,
+        attributes_fn=lambda status: {
+            "block_start": _iso(status.accounting.demand_block_start),
+            "peak_w": round(status.accounting.peak_15min_w, 1),
+        },
     ),
     PanelSensorDescription(
         key="time_over_limit_today",

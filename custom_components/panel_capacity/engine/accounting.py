@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from .model import AccountingSnapshot
 
 CONTINUOUS_S = 3 * 3600.0  # NEC: a continuous load runs for 3 hours or more
+DEMAND_BLOCK_S = 900.0  # demand is the average import over clock-aligned 15-minute blocks
+DEMAND_COVERAGE = 0.5  # a block counts only if readings covered at least this share of it
 
 
 @dataclass(slots=True)
@@ -25,17 +27,28 @@ class Accounting:
     day_seconds_over_limit: float = 0.0
     day_seconds_over_rating: float = 0.0
     day_actions: int = 0
+    block_start: float | None = None  # the 15-minute block being filled
+    block_energy_wh: float = 0.0  # import in it so far
+    block_seconds: float = 0.0  # seconds of it with a reading
+    demand_15min_w: float | None = None  # average import of the last complete block
+    demand_block_start: float | None = None  # when that block began
+    peak_15min_w: float = 0.0  # the highest block since the start
 
-    def advance(
+    def advance(  # noqa: PLR0917 - called once, from the step
         self,
-        dt: float,
+        start: float,
+        end: float,
         site_w: float | None,
         limit_w: float,
         rating_w: float,
         continuous_w: float,
     ) -> None:
-        """Account for ``dt`` seconds at ``site_w`` (the previous reading)."""
-        if dt <= 0 or site_w is None:
+        """Account for the time from ``start`` to ``end`` at ``site_w`` (the previous reading)."""
+        dt = end - start
+        if dt <= 0:
+            return
+        self._demand(start, end, site_w)
+        if site_w is None:
             return
         if site_w > limit_w:
             self.seconds_over_limit += dt
@@ -53,6 +66,31 @@ class Accounting:
             self.longest_continuous_s = max(self.longest_continuous_s, self.continuous_s)
         else:
             self.continuous_s = 0.0
+
+    def _demand(self, start: float, end: float, site_w: float | None) -> None:
+        """Import energy into clock-aligned 15-minute blocks; close each block as time passes it."""
+        moment = start
+        while moment < end:
+            block = moment - moment % DEMAND_BLOCK_S
+            if self.block_start != block:
+                self._close_block()
+                self.block_start = block
+            stop = min(end, block + DEMAND_BLOCK_S)
+            if site_w is not None:
+                self.block_energy_wh += max(0.0, site_w) * (stop - moment) / 3600.0
+                self.block_seconds += stop - moment
+            if stop >= block + DEMAND_BLOCK_S:
+                self._close_block()
+                self.block_start = None
+            moment = stop
+
+    def _close_block(self) -> None:
+        if self.block_start is not None and self.block_seconds >= DEMAND_COVERAGE * DEMAND_BLOCK_S:
+            self.demand_15min_w = self.block_energy_wh * 3600.0 / self.block_seconds
+            self.demand_block_start = self.block_start
+            self.peak_15min_w = max(self.peak_15min_w, self.demand_15min_w)
+        self.block_energy_wh = 0.0
+        self.block_seconds = 0.0
 
     def new_day(self, day: int | None) -> None:
         """Start the daily counters over when the calendar day changes."""
@@ -83,4 +121,7 @@ class Accounting:
             day_seconds_over_limit=self.day_seconds_over_limit,
             day_seconds_over_rating=self.day_seconds_over_rating,
             day_actions=self.day_actions,
+            demand_15min_w=self.demand_15min_w,
+            demand_block_start=self.demand_block_start,
+            peak_15min_w=self.peak_15min_w,
         )

@@ -190,7 +190,8 @@ class CapacityEngine:
             self._started_at = now
         if self._now is not None and now > self._now:
             self._acc.advance(
-                now - self._now,
+                self._now,
+                now,
                 self._acc_site_w,
                 self._limit.effective_w,
                 self.panel.rating_w,
@@ -1003,6 +1004,8 @@ class CapacityEngine:
             if not math.isfinite(value) or value < 0:
                 continue
             integral = field_.name in ("actions_total", "day_actions", "day")
+            if field_.name.startswith("block_"):
+                continue  # a block half filled before a restart is not continued
             setattr(self._acc, field_.name, int(value) if integral else float(value))
 
     def _load_memory(self, memory: Mapping[str, Any]) -> None:

@@ -298,6 +298,9 @@ class AccountingSnapshot:
     day_seconds_over_limit: float
     day_seconds_over_rating: float
     day_actions: int
+    demand_15min_w: float | None  # average import over the last complete clock quarter hour
+    demand_block_start: float | None
+    peak_15min_w: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
