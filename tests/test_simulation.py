@@ -628,3 +628,15 @@ def test_never_shed_loads_count_as_uncontrolled(tmp_path: Path) -> None:
     assert result.seconds_over_limit_preventable == 0
     assert result.loads["oven"].actions == 0
     assert oracle(prepared).seconds_over_limit == pytest.approx(3600)
+
+
+@pytest.mark.timeout(60)
+def test_no_stall_when_a_sample_falls_within_rounding_of_an_event() -> None:
+    """A scenario that once made the event loop spin on a sample a hair before 'now'."""
+    data = json.loads((EXAMPLES / "figure5.json").read_text(encoding="utf-8"))
+    data["base_load"] |= {"start": "2006-12-24T00:00:00", "end": "2006-12-27T00:00:00"}
+    data["loads"][0]["daily_sessions"] |= {"arrive": "22:00", "depart": "06:00"}
+    scenario = parse_scenario(data, EXAMPLES)
+    result = simulate(Prepared(scenario), EnginePolicy(scenario))
+    assert result.engine_calls > 0
+    assert result.metrics.longest_preventable_excursion_s <= 1 + 5
