@@ -54,7 +54,7 @@ def test_switch_load_and_defaults() -> None:
     assert load.config.allow_off is True
     assert load.power_sensor is None
     settings = settings_from_options({})
-    assert (settings.margin_w, settings.hysteresis_w, settings.staleness_s) == (250, 250, 60)
+    assert (settings.margin_w, settings.hysteresis_w, settings.staleness_s) == (100, 150, 60)
     assert panel_from_data(PANEL_DATA).continuous_limit_w == pytest.approx(7680)
 
 

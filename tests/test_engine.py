@@ -65,6 +65,7 @@ class House:
         self.base = base
         self.loads = loads  # switch: bool, modulated: level in W
         self.actions: list[Any] = []
+        self.was_on: list[bool] = []  # whether each action's load was on before it
         self.now = 0.0
 
     def site(self) -> float:
@@ -90,6 +91,7 @@ class House:
             result = step(self.engine, self.now, self.site(), self.inputs())
             for action in result.actions:
                 self.actions.append((self.now, action))
+                self.was_on.append(bool(self.loads[action.load_id]))
                 if action.kind is ActionKind.TURN_OFF:
                     self.loads[action.load_id] = (
                         False if isinstance(self.loads[action.load_id], bool) else 0.0
@@ -347,14 +349,42 @@ def test_restoring_keeps_room_for_an_idle_thermostat_if_asked(reserve: bool) -> 
     assert engine.status().loads["ev"].level_w == 5520
     inputs = {"wh": on(measured_w=0), "ev": level(5520)}
     result = step(engine, 40, 5200, inputs)
+    (raised,) = result.actions
+    assert raised.reason is ActionReason.HEADROOM
+    # The running charger may fill up to the 7430 W shed target ...
     if reserve:
-        # 7180 - 5200 = 1980 W of room, but the heater may take 1800 W of it at any moment.
-        assert result.actions == ()
+        # ... less the 1800 W the heater may take at any moment: one 240 W step, then no more.
+        assert raised.level_w == 5760
+        assert 5200 + raised.delta_w + 1800 <= 7430
+        step(engine, 75, 5440, {"wh": on(measured_w=0), "ev": level(5760)})
         assert engine.status().loads["ev"].reason is LoadReason.WAITING_FOR_HEADROOM
     else:
-        (raised,) = result.actions
-        assert raised.reason is ActionReason.HEADROOM
-        assert 5200 + raised.delta_w <= 7180
+        assert raised.level_w == 5520 + 1440  # one ramp step, well within the 2230 W of room
+        assert 5200 + raised.delta_w <= 7430
+
+
+def test_a_running_charger_fills_to_the_shed_target_a_switched_load_only_to_the_restore_threshold() -> None:
+    engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
+    step(engine, 0, 16000, {"wh": on(measured_w=1800), "ev": level(7680)})  # both cut
+    assert engine.status().loads["wh"].state is LoadState.HELD_OFF
+    # The water heater is first in line; switched back on, it must fit under 7180 W.
+    result = step(engine, 40, 5500, {"wh": on(False), "ev": level(0)})
+    assert result.actions == ()  # 5500 + 1800 = 7300 W > 7180 W, though under the 7430 W shed target
+    result = step(engine, 80, 5300, {"wh": on(False), "ev": level(0)})
+    (wh_on,) = result.actions
+    assert (wh_on.load_id, wh_on.kind) == ("wh", ActionKind.TURN_ON)
+    # The EV starts from off: it too must fit under the restore threshold.
+    result = step(engine, 120, 5300 + 1800 - 100, {"wh": on(measured_w=1800), "ev": level(0)})
+    assert result.actions == ()  # 7000 + 1440 W would not fit under 7180 W
+    result = step(engine, 160, 5500, {"wh": on(measured_w=1800), "ev": level(0)})
+    (ev_on,) = result.actions
+    assert (ev_on.load_id, ev_on.level_w) == ("ev", 1440)
+    # Running, it is raised a step at a time up to the shed target, past the restore threshold.
+    result = step(engine, 200, 7000, {"wh": on(measured_w=1800), "ev": level(1440)})
+    (ev_up,) = result.actions
+    assert ev_up.reason is ActionReason.HEADROOM
+    assert 7000 + ev_up.delta_w > 7180
+    assert 7000 + ev_up.delta_w <= 7430
 
 
 def test_never_restores_into_an_overload() -> None:
@@ -363,9 +393,13 @@ def test_never_restores_into_an_overload() -> None:
         house.base = base
         before = len(house.actions)
         house.run(45)
-        for _, action in house.actions[before:]:
-            if action.reason is ActionReason.HEADROOM:
-                assert action.site_w + action.delta_w <= house.engine.restore_threshold_w + 1e-9
+        for (_, action), was_on in zip(house.actions[before:], house.was_on[before:], strict=True):
+            if action.reason is not ActionReason.HEADROOM:
+                continue
+            # A load switched back on must fit under the restore threshold; a charger
+            # already running is raised in steps, up to the shed target.
+            ceiling = house.engine.shed_target_w if was_on else house.engine.restore_threshold_w
+            assert action.site_w + action.delta_w <= ceiling + 1e-9
 
 
 # ----------------------------------------------------------- retries, failures
@@ -724,3 +758,13 @@ def test_fifteen_minute_demand_blocks() -> None:
     memory = engine.export_memory()
     again = CapacityEngine(PANEL, SETTINGS, [], memory=memory)
     assert again.status().accounting.peak_15min_w == pytest.approx(3000)
+
+
+def test_fifteen_minute_demand_of_a_steady_load_is_exact() -> None:
+    # Readings at uneven fractions of a second leave no float dust in the figure.
+    engine = CapacityEngine(PANEL, SETTINGS, [])
+    t = 1_779_000_300.0
+    while t < 1_779_000_300.0 + 2 * 900:
+        step(engine, t, 6640, {})
+        t += 0.7
+    assert engine.status().accounting.demand_15min_w == 6640

@@ -241,5 +241,7 @@ def test_quiet_band_bounds() -> None:
     assert band.until == 1 + 1 + 30
     plant.run(40)
     band = plant.engine.quiet_band()
-    # The EV comes back one 240 W step at a time: quiet while 240 W do not fit under 7180 W.
-    assert band == QuietBand(7180.0 - 240.0, 7680.0, math.inf, frozenset())
+    # The EV comes back one 240 W step at a time. A running charger may fill up to
+    # the 7430 W shed target, so below the 7180 W restore threshold a step always
+    # fits: quiet exactly while the reading stays at or above the threshold.
+    assert band == QuietBand(math.nextafter(7180.0, -math.inf), 7680.0, math.inf, frozenset())

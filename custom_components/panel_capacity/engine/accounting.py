@@ -86,7 +86,8 @@ class Accounting:
 
     def _close_block(self) -> None:
         if self.block_start is not None and self.block_seconds >= DEMAND_COVERAGE * DEMAND_BLOCK_S:
-            self.demand_15min_w = self.block_energy_wh * 3600.0 / self.block_seconds
+            # Rounded to a milliwatt: summing seconds of energy leaves float dust.
+            self.demand_15min_w = round(self.block_energy_wh * 3600.0 / self.block_seconds, 3)
             self.demand_block_start = self.block_start
             self.peak_15min_w = max(self.peak_15min_w, self.demand_15min_w)
         self.block_energy_wh = 0.0

@@ -532,8 +532,21 @@ class CapacityEngine:
         cfg, mem = candidate
         if mem.commanded_at is not None:
             return []  # its last command has not shown yet
-        action = self._raise(cfg, mem, now, self.restore_threshold_w - projected - self._idle_reserve())
+        action = self._raise(cfg, mem, now, self._fill_to(cfg, mem) - projected - self._idle_reserve())
         return [action] if action is not None else []
+
+    def _fill_to(self, cfg: LoadConfig, mem: _Memory) -> float:
+        """How high a load coming back may take the site.
+
+        A switched load, or a charger starting from off, makes a jump: it must
+        fit under the restore threshold, so that it is not shed again at once.
+        A charger already running is raised step by step: it may fill up to the
+        shed target (the margin under the limit still stands), since what flaps
+        is a jump, not a step.
+        """
+        if cfg.kind is LoadKind.MODULATED and self._is_on(mem):
+            return self.shed_target_w
+        return self.restore_threshold_w
 
     def _first_in_line(self, now: float) -> tuple[LoadConfig, _Memory] | None:
         """The most important held load that a restore would give back next.
@@ -820,7 +833,11 @@ class CapacityEngine:
                 room = self._min_room(cfg, mem, now)
                 if room is None:
                     return None
-                low = self.restore_threshold_w - self._idle_reserve() - room
+                # A restore needs the site under the restore threshold and the room to fit.
+                low = min(
+                    math.nextafter(self.restore_threshold_w, -math.inf),
+                    self._fill_to(cfg, mem) - self._idle_reserve() - room,
+                )
         high = self._limit.effective_w
         if not in_flight:
             return QuietBand(low, high, until, self._never_shed)

@@ -154,8 +154,8 @@ class ControlSettings:
     it, counting the load coming back).
     """
 
-    margin_w: float = 250.0
-    hysteresis_w: float = 250.0
+    margin_w: float = 100.0
+    hysteresis_w: float = 150.0
     restore_holdoff_s: float = 30.0  # between an action and the next restore
     response_s: float = 10.0  # how long an actuator may take to show a command
     staleness_s: float = 60.0  # site reading older than this: fail-safe

@@ -599,8 +599,8 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             elif band.until < math.inf:
                 sample = max(last_index + 1, math.ceil((max(now, band.until) - phase) / period - 1e-9))
                 sample_at = phase + sample * period
-            if sample_at < now:
-                sample_at = now  # within rounding of a sample time already passed: take it now
+            # A sample time already passed by rounding is taken now.
+            sample_at = max(sample_at, now)
             upcoming = min(upcoming, sample_at)
         upcoming = min(upcoming, end)
         upcoming = max(upcoming, now)
