@@ -49,22 +49,27 @@ class Progress:
             bar.close()
 
 
+MAX_POINTS = 12_000  # drawn per series; longer runs are shown as averages of whole rows
+
+
 def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -> None:
     import matplotlib as mpl  # noqa: PLC0415
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    loads_w, total_w = trace.row_averages()
-    hours = [moment / 3600 for moment in trace.times]
+    times, base_w, loads_w, total_w = trace.binned(MAX_POINTS)
+    row_s = (trace.end - trace.times[0]) / len(trace.times) if trace.times else 60.0
+    bin_min = round(row_s * -(-len(trace.times) // MAX_POINTS) / 60) if trace.times else 1
+    hours = [moment / 3600 for moment in times]
     days = hours[-1] / 24 if hours else 0
     scale, unit = (1 / 24, "days") if days > 3 else (1, "hours")
     x = [hour * scale for hour in hours]
     figure, axis = plt.subplots(figsize=(13, 5.5), dpi=110)
     axis.fill_between(
-        x, 0, [w / 1000 for w in trace.base_w], step="post", color="#cbd5e1", label="base load (not managed)"
+        x, 0, [w / 1000 for w in base_w], step="post", color="#cbd5e1", label="base load (not managed)"
     )
-    bottom = list(trace.base_w)
+    bottom = list(base_w)
     colours = ["#f59e0b", "#3b82f6", "#10b981", "#a855f7", "#ef4444"]
     for index, (name, values) in enumerate(loads_w.items()):
         top = [low + value for low, value in zip(bottom, values, strict=True)]
@@ -79,7 +84,12 @@ def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -
         )
         bottom = top
     axis.step(
-        x, [w / 1000 for w in total_w], where="post", color="#0f172a", linewidth=0.6, label="controlled total"
+        x,
+        [w / 1000 for w in total_w],
+        where="post",
+        color="#0f172a",
+        linewidth=0.6 if len(times) == len(trace.times) else 0.25,
+        label="controlled total",
     )
     limit = metrics["setup"]["limit_w"] / 1000
     axis.axhline(limit, color="#dc2626", linewidth=1.4, linestyle="--", label=f"limit {limit:g} kW")
@@ -92,7 +102,7 @@ def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -
         f"actuator delay {metrics['setup']['actuator_delay_s']:g} s",
         fontsize=10,
     )
-    axis.set_xlabel(f"{unit} from {origin_label} (1-minute averages)")
+    axis.set_xlabel(f"{unit} from {origin_label} ({max(1, bin_min)}-minute averages)")
     axis.set_ylabel("kW")
     axis.set_xlim(0, x[-1] if x else 1)
     axis.set_ylim(0, max(limit * 1.35, max((w / 1000 for w in total_w), default=0) * 1.05))

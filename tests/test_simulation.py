@@ -403,6 +403,15 @@ def test_trace_gives_row_averages_for_the_plot() -> None:
             report.metrics["controller"]["loads"][name]["delivered_kwh"], abs=1e-3
         )
     assert total[0] == pytest.approx(report.trace.base_w[0] + sum(values[0] for values in loads.values()))
+    # Binned for drawing: fewer points, the same energy.
+    starts, base, binned, binned_total = report.trace.binned(100)
+    assert len(starts) == len(base) == len(binned_total) == 96  # 15 rows (minutes) a bin
+    assert starts[1] - starts[0] == 15 * 60
+    assert sum(base) * 15 == pytest.approx(sum(report.trace.base_w))
+    for name, values in loads.items():
+        assert sum(binned[name]) * 15 == pytest.approx(sum(values))
+    assert sum(binned_total) * 15 == pytest.approx(sum(total))
+    assert report.trace.binned(10_000)[3] == pytest.approx(total)  # enough room: every row
 
 
 def test_progress_is_reported_for_each_run() -> None:

@@ -453,6 +453,32 @@ class Trace:
         ]
         return averages, total
 
+    def binned(self, max_points: int) -> tuple[list[float], list[float], dict[str, list[float]], list[float]]:
+        """At most ``max_points`` averages of whole rows: bin starts, base, each load and total.
+
+        A year of 1-minute rows is too many points to draw; averaging whole rows
+        keeps each bin's energy.
+        """
+        loads, total = self.row_averages()
+        size = max(1, -(-len(self.times) // max(1, max_points)))
+        bounds = [*self.times[1:], self.end]
+        starts: list[float] = []
+        series: list[list[float]] = [self.base_w, *loads.values(), total]
+        out: list[list[float]] = [[] for _ in series]
+        for first in range(0, len(self.times), size):
+            last = min(first + size, len(self.times))
+            span = bounds[last - 1] - self.times[first]
+            starts.append(self.times[first])
+            for values, binned in zip(series, out, strict=True):
+                if span > 0:
+                    energy = sum(
+                        values[index] * (bounds[index] - self.times[index]) for index in range(first, last)
+                    )
+                    binned.append(energy / span)
+                else:
+                    binned.append(values[first])
+        return starts, out[0], dict(zip(loads, out[1:-1], strict=True)), out[-1]
+
 
 @dataclass(slots=True)
 class RunResult:
