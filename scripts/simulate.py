@@ -59,8 +59,7 @@ def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     times, base_w, loads_w, total_w = trace.binned(MAX_POINTS)
-    row_s = (trace.end - trace.times[0]) / len(trace.times) if trace.times else 60.0
-    bin_min = round(row_s * -(-len(trace.times) // MAX_POINTS) / 60) if trace.times else 1
+    bin_min = round((times[1] - times[0]) / 60) if len(times) > 1 else 1
     hours = [moment / 3600 for moment in times]
     days = hours[-1] / 24 if hours else 0
     scale, unit = (1 / 24, "days") if days > 3 else (1, "hours")

@@ -229,20 +229,20 @@ async def _seed_history(hass: HomeAssistant, days: int, *, actions: bool) -> Non
     await async_wait_recording_done(hass)
 
 
-async def test_plan_load_from_recorded_history(
-    recorder_mock: Recorder, hass: HomeAssistant, house: None, config_entry: MockConfigEntry
-) -> None:
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    await _seed_history(hass, 40, actions=False)
+async def _plan(hass: HomeAssistant, entry: MockConfigEntry, **data: Any) -> dict[str, Any]:
+    """Call plan_load on the panel and return its answer."""
     answer = await hass.services.async_call(
-        DOMAIN,
-        "plan_load",
-        {"config_entry_id": config_entry.entry_id, "current_a": 16, "daily_energy_kwh": 8, "days": 60},
-        blocking=True,
-        return_response=True,
+        DOMAIN, "plan_load", {"config_entry_id": entry.entry_id, **data}, blocking=True, return_response=True
     )
+    assert answer is not None
+    return answer
+
+
+async def test_plan_load_from_recorded_history(
+    recorder_mock: Recorder, hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    await _seed_history(hass, 40, actions=False)
+    answer = await _plan(hass, loaded_entry, current_a=16, daily_energy_kwh=8, days=60)
     assert answer["new_load_w"] == 16 * 240
     nec = answer["nec_220_87"]
     assert nec["highest_15min_demand_w"] == 9500
@@ -258,37 +258,19 @@ async def test_plan_load_from_recorded_history(
 
 
 async def test_plan_load_sees_shaving_in_history(
-    recorder_mock: Recorder, hass: HomeAssistant, house: None, config_entry: MockConfigEntry
+    recorder_mock: Recorder, hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
     await _seed_history(hass, 35, actions=True)
-    answer = await hass.services.async_call(
-        DOMAIN,
-        "plan_load",
-        {"config_entry_id": config_entry.entry_id, "power_kw": 1},
-        blocking=True,
-        return_response=True,
-    )
+    answer = await _plan(hass, loaded_entry, power_kw=1)
     assert answer["nec_220_87"]["shaving_in_history"] is True
     assert answer["nec_220_87"]["applies"] is False
     assert answer["daily_energy_kwh"] == 4  # four hours at full power
 
 
 async def test_plan_load_without_history(
-    recorder_mock: Recorder, hass: HomeAssistant, house: None, config_entry: MockConfigEntry
+    recorder_mock: Recorder, hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    answer = await hass.services.async_call(
-        DOMAIN,
-        "plan_load",
-        {"config_entry_id": config_entry.entry_id, "power_kw": 3},
-        blocking=True,
-        return_response=True,
-    )
+    answer = await _plan(hass, loaded_entry, power_kw=3)
     assert answer["nec_220_87"]["explanation"] == "no recorded demand yet"
     assert answer["management"] is None
 

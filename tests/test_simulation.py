@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 import gzip
 import json
 from pathlib import Path
@@ -29,18 +30,23 @@ EXAMPLES = ROOT / "examples"
 EXCERPT = "data/uci-household-2006-12-24_2007-01-21.csv.gz"
 
 
-def write_csv(path: Path, rows: list[tuple[str, float]]) -> Path:
-    path.write_text("timestamp,power_w\n" + "".join(f"{t},{p}\n" for t, p in rows), encoding="utf-8")
+def write_csv(path: Path, rows: list[tuple[Any, ...]], header: str = "timestamp,power_w") -> Path:
+    path.write_text(
+        header + "\n" + "".join(",".join(str(value) for value in row) + "\n" for row in rows),
+        encoding="utf-8",
+    )
     return path
 
 
-def minutes(start: str, powers: list[float]) -> list[tuple[str, float]]:
+def minutes(start: str, values: list[float] | list[tuple[float, ...]]) -> list[tuple[Any, ...]]:
+    """One row a minute from ``start``: a power, or a tuple of columns after the time."""
     first = parse_time(start, "test")
-    from datetime import UTC, datetime  # noqa: PLC0415
-
     return [
-        (datetime.fromtimestamp(first + 60 * index, UTC).strftime("%Y-%m-%d %H:%M:%S"), power)
-        for index, power in enumerate(powers)
+        (
+            datetime.fromtimestamp(first + 60 * index, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            *(value if isinstance(value, tuple) else (value,)),
+        )
+        for index, value in enumerate(values)
     ]
 
 
@@ -262,17 +268,12 @@ def test_static_baseline_may_leave_a_load_nothing(tmp_path: Path) -> None:
 
 
 def test_deferred_demand_is_served_later(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    lines = ["timestamp,power_w,heater_wh"]
-    first = parse_time("2030-01-01T00:00:00", "t")
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    for index in range(180):
-        base = 6000 if index < 60 else 500  # a busy first hour
-        lines.append(
-            f"{datetime.fromtimestamp(first + 60 * index, UTC):%Y-%m-%d %H:%M:%S},{base + 1000},{1000 / 60}"
-        )
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bases = [6000] * 60 + [500] * 120  # a busy first hour
+    write_csv(
+        tmp_path / "x.csv",
+        minutes("2030-01-01T00:00:00", [(base + 1000, 1000 / 60) for base in bases]),
+        "timestamp,power_w,heater_wh",
+    )
     data = scenario_data("x.csv")
     data["loads"] = [
         {
@@ -578,15 +579,12 @@ def test_car_limited_by_its_own_maximum_and_late_arrival(tmp_path: Path) -> None
 
 
 def test_non_deferrable_demand_is_lost_while_shed(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    rows = ["timestamp,power_w,dryer_w"]
-    first = parse_time("2030-01-01T00:00:00", "t")
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    for index in range(120):
-        base = 7000 if index < 60 else 500
-        rows.append(f"{datetime.fromtimestamp(first + 60 * index, UTC):%Y-%m-%d %H:%M:%S},{base + 1500},1500")
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    bases = [7000] * 60 + [500] * 60
+    write_csv(
+        tmp_path / "x.csv",
+        minutes("2030-01-01T00:00:00", [(base + 1500, 1500) for base in bases]),
+        "timestamp,power_w,dryer_w",
+    )
     data = scenario_data("x.csv")
     data["loads"] = [
         {
@@ -608,16 +606,11 @@ def test_non_deferrable_demand_is_lost_while_shed(tmp_path: Path) -> None:
 
 
 def test_never_shed_loads_count_as_uncontrolled(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    lines = ["timestamp,power_w,oven_w"]
-    first = parse_time("2030-01-01T00:00:00", "t")
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    for index in range(60):
-        lines.append(
-            f"{datetime.fromtimestamp(first + 60 * index, UTC):%Y-%m-%d %H:%M:%S},{6000 + 2000},2000"
-        )
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_csv(
+        tmp_path / "x.csv",
+        minutes("2030-01-01T00:00:00", [(6000 + 2000, 2000)] * 60),
+        "timestamp,power_w,oven_w",
+    )
     data = scenario_data("x.csv")
     data["loads"] = [
         {
