@@ -245,3 +245,23 @@ def test_quiet_band_bounds() -> None:
     # the 7430 W shed target, so below the 7180 W restore threshold a step always
     # fits: quiet exactly while the reading stays at or above the threshold.
     assert band == QuietBand(math.nextafter(7180.0, -math.inf), 7680.0, math.inf, frozenset())
+
+
+def test_quiet_band_edge_holds_after_rounding() -> None:
+    """Just above the band's lower edge, the room a restore computes must not round up to a full load."""
+    panel = PanelConfig(rating_a=40, voltage_v=240)  # limit 7680 W
+    control = ControlSettings(margin_w=0, hysteresis_w=0, restore_holdoff_s=0)
+    wh = LoadConfig(load_id="wh", kind=LoadKind.SWITCH, nominal_w=4500)
+    engine = CapacityEngine(panel, control, [wh])
+    engine.step(StepInput(now=1, site=SiteReading(12181.0, 1), loads={"wh": LoadInput(is_on=True)}))
+    off = {"wh": LoadInput(is_on=False)}
+    engine.step(StepInput(now=2, site=SiteReading(7681.0, 2), loads=off))
+    band = engine.quiet_band()
+    assert band is not None
+    # 7680 - 3180.0000000000005 rounds to 4500: the edge sits just above 3180.
+    assert 3180.0 < band.low_w < 3180.000001
+    just_above = math.nextafter(band.low_w, math.inf)
+    probe = copy.deepcopy(engine)
+    assert probe.step(StepInput(now=3, site=SiteReading(just_above, 3), loads=off)).actions == ()
+    result = engine.step(StepInput(now=3, site=SiteReading(3180.0, 3), loads=off))
+    assert [(a.load_id, a.kind) for a in result.actions] == [("wh", ActionKind.TURN_ON)]

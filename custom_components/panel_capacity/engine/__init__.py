@@ -6,7 +6,7 @@ simulator drive the same engine.
 """
 
 from .controller import CapacityEngine, ConfigError
-from .limits import effective_limit
+from .limits import effective_export_limit, effective_limit
 from .model import (
     TERM_LARGEST_STEP,
     TERM_PANEL,
@@ -61,5 +61,6 @@ __all__ = [
     "StepInput",
     "StepResult",
     "Supply",
+    "effective_export_limit",
     "effective_limit",
 ]

@@ -1,4 +1,4 @@
-"""Counters: time and energy over the limit and the rating, continuous load, actions."""
+"""Counters: time and energy over the limit, the export limit and the rating, continuous load, actions."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Accounting:
     demand_15min_w: float | None = None  # average import of the last complete block
     demand_block_start: float | None = None  # when that block began
     peak_15min_w: float = 0.0  # the highest block since the start
+    seconds_over_export_limit: float = 0.0
+    energy_over_export_limit_wh: float = 0.0  # export beyond the export limit
 
     def advance(  # noqa: PLR0917 - called once, from the step
         self,
@@ -42,8 +44,13 @@ class Accounting:
         limit_w: float,
         rating_w: float,
         continuous_w: float,
+        *,
+        export_limit_w: float | None = None,
     ) -> None:
-        """Account for the time from ``start`` to ``end`` at ``site_w`` (the previous reading)."""
+        """Account for the time from ``start`` to ``end`` at ``site_w`` (the previous reading).
+
+        ``export_limit_w`` is the export limit then in force (None: there was none).
+        """
         dt = end - start
         if dt <= 0:
             return
@@ -58,6 +65,9 @@ class Accounting:
             self.longest_over_limit_s = max(self.longest_over_limit_s, self.current_over_limit_s)
         else:
             self.current_over_limit_s = 0.0
+            if export_limit_w is not None and site_w < -export_limit_w:
+                self.seconds_over_export_limit += dt
+                self.energy_over_export_limit_wh += (-site_w - export_limit_w) * dt / 3600.0
         if site_w > rating_w:
             self.seconds_over_rating += dt
             self.day_seconds_over_rating += dt
@@ -125,4 +135,6 @@ class Accounting:
             demand_15min_w=self.demand_15min_w,
             demand_block_start=self.demand_block_start,
             peak_15min_w=self.peak_15min_w,
+            seconds_over_export_limit=self.seconds_over_export_limit,
+            energy_over_export_limit_wh=self.energy_over_export_limit_wh,
         )

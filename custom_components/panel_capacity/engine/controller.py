@@ -8,6 +8,11 @@ The algorithm follows Nordman, Gerber et al. (LBNL/NREL), "Building electrical
 capacity management": above a threshold, drop or turn down loads from the end
 of a priority list until the site is safely under the limit; below a second,
 lower threshold, bring them back one at a time, most important first.
+
+Export is kept under an export limit (an operating envelope) the same way,
+mirrored: export actuators (a PV inverter's or a battery's power limit) are
+turned down from the least important when the site exports too much, and
+raised again, most important first, once there is room to export.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .accounting import Accounting
-from .limits import effective_limit
+from .limits import effective_export_limit, effective_limit
 from .model import (
     Action,
     ActionKind,
@@ -142,6 +147,8 @@ def _validate_load(load: LoadConfig) -> None:
             raise ConfigError(f"load {load.load_id}: max must be positive")
         if 0 < load.ramp_w < load.step_w:
             raise ConfigError(f"load {load.load_id}: a ramp smaller than the step could never raise it")
+    elif load.export:
+        raise ConfigError(f"load {load.load_id}: an export actuator must be modulated")
 
 
 class CapacityEngine:
@@ -161,18 +168,25 @@ class CapacityEngine:
         self.settings = settings
         self.loads: tuple[LoadConfig, ...] = tuple(loads)
         self._cfgs: dict[str, LoadConfig] = {load.load_id: load for load in self.loads}
+        # Export actuators take no part in import shedding and restoring, and the other loads none in export.
+        self._exporters = tuple(load for load in self.loads if load.export)
+        self._importers = tuple(load for load in self.loads if not load.export)
         # Never-shed loads are only watched: nothing they read can change a decision.
         self._never_shed = frozenset(load.load_id for load in self.loads if load.never_shed)
         self._mem: dict[str, _Memory] = {load.load_id: _Memory() for load in self.loads}
         self._acc = Accounting()
         self._terms: dict[str, float] = {}
         self._limit: LimitSnapshot = effective_limit(panel, settings, self._terms)
+        self._export_terms: dict[str, float] = {}
+        self._export_limit: LimitSnapshot | None = None
+        self._export_limit_w: float | None = None  # its effective value, for the accounting
         self._now: float | None = None
         self._started_at: float | None = None
         self._site_w: float | None = None  # the current reading, None when missing
         self._site_time: float | None = None  # when the last valid reading was taken
         self._acc_site_w: float | None = None  # held for accounting until the next step
-        self._last_action_at: float | None = None
+        self._last_action_at: float | None = None  # of the last import action
+        self._last_export_action_at: float | None = None  # of the last action of an export actuator
         self._enabled = True
         self._fail_safe = False
         self._insufficient = False
@@ -196,12 +210,17 @@ class CapacityEngine:
                 self._limit.effective_w,
                 self.panel.rating_w,
                 self.panel.continuous_limit_w,
+                export_limit_w=self._export_limit_w,
             )
         self._now = now if self._now is None else max(now, self._now)
         self._acc.new_day(inp.day)
         if inp.limit_terms != self._terms:
             self._terms = dict(inp.limit_terms)
             self._limit = effective_limit(self.panel, self.settings, self._terms)
+        if (inp.export_terms or self._export_terms) and inp.export_terms != self._export_terms:
+            self._export_terms = dict(inp.export_terms)
+            self._export_limit = effective_export_limit(self._export_terms)
+            self._export_limit_w = None if self._export_limit is None else self._export_limit.effective_w
 
         power = inp.site.power_w
         if power is not None and math.isfinite(power):
@@ -255,11 +274,39 @@ class CapacityEngine:
             if insufficient and not self._insufficient:
                 alerts.append(Alert.INSUFFICIENT)
             self._insufficient = insufficient
+            if self._exporters:
+                # More production lowers import: give back what export control holds. Shedding
+                # does not count on it (the sun may not give it), so it fits with the shedding done.
+                actions.extend(self._relieve(now, remaining - self._export_room_floor()))
         else:
             self._insufficient = False
             if not actions and projected < self.restore_threshold_w:
                 actions.extend(self._restore(now, projected))
+            if self._exporters:
+                actions.extend(self._control_export(now, projected, actions))
         return actions
+
+    def _control_export(self, now: float, projected: float, actions: list[Action]) -> list[Action]:
+        """Keep export under the export limit with the export actuators (import is under its limit).
+
+        The actions of one step all move the site the same way, so that the
+        reading can show them as one batch (see _shown): turning down goes with
+        import restores, raising waits for a step with no other action.
+        """
+        for action in actions:
+            projected += action.delta_w
+        export = self._export_limit
+        if export is None:
+            # No export limit: nothing is held back for it any more.
+            return [] if actions else self._relieve(now, math.inf)
+        if projected < -export.effective_w:
+            curtailed = self._curtail(now, projected, export.effective_w)
+            self._shed_this_step = bool(curtailed)
+            return curtailed
+        room = projected - self._export_threshold(export.effective_w)
+        if actions or room <= 0:
+            return []
+        return self._export_restore(now, room, export.effective_w)
 
     # ---------------------------------------------------------- observation
 
@@ -297,7 +344,7 @@ class CapacityEngine:
                 self._clear_command(mem)
             self._expire(mem, now)
             if mem.commanded_at is not None and self._obeyed(cfg, mem):
-                if self._meter_shows_cut(mem):
+                if self._meter_shows_cut(cfg, mem):
                     mem.pending_delta_w = 0.0
                 if mem.pending_delta_w == 0.0:
                     self._clear_command(mem)
@@ -376,13 +423,15 @@ class CapacityEngine:
                         self._clear_command(mem)
 
     @staticmethod
-    def _meter_shows_cut(mem: _Memory) -> bool:
+    def _meter_shows_cut(cfg: LoadConfig, mem: _Memory) -> bool:
         """A load's own meter shows that a cut has taken effect.
 
         Only cuts can be confirmed this way: a load given more room may well
-        not use it (a full battery, a satisfied thermostat).
+        not use it (a full battery, a satisfied thermostat), nor an inverter
+        given a higher limit (a cloud). Cutting an export actuator's
+        production raises site power, so its cut is a positive change.
         """
-        if mem.measured_w is None or mem.pending_delta_w >= 0:
+        if mem.measured_w is None or (mem.pending_delta_w <= 0 if cfg.export else mem.pending_delta_w >= 0):
             return False
         if mem.commanded_on is False:
             return mem.measured_w <= IDLE_W
@@ -391,8 +440,12 @@ class CapacityEngine:
 
     @staticmethod
     def _obeyed(cfg: LoadConfig, mem: _Memory) -> bool:
-        """Whether the actuator shows the last command."""
-        if mem.commanded_on is not None and mem.on != mem.commanded_on:
+        """Whether the actuator shows the last command.
+
+        An export actuator's level is a limit: only the level counts (at 0 W
+        Home Assistant may show it as off).
+        """
+        if mem.commanded_on is not None and mem.on != mem.commanded_on and not cfg.export:
             return False
         if cfg.kind is LoadKind.MODULATED and mem.commanded_on and mem.commanded_level_w is not None:
             return mem.level_w is not None and abs(mem.level_w - mem.commanded_level_w) < LEVEL_TOLERANCE_W
@@ -476,6 +529,8 @@ class CapacityEngine:
         reason: ActionReason,
         delta: float,
         level: float | None = None,
+        *,
+        limit: float | None = None,  # the limit the action answers to, when not the import limit
     ) -> Action:
         return Action(
             load_id=cfg.load_id,
@@ -484,14 +539,14 @@ class CapacityEngine:
             level_w=level,
             delta_w=delta,
             site_w=self._site_w,
-            limit_w=self._limit.effective_w,
+            limit_w=self._limit.effective_w if limit is None else limit,
         )
 
     def _shed(self, now: float, projected: float) -> tuple[list[Action], float]:
         """Shed from the least important load up until under the shed target."""
         target = self.shed_target_w
         actions: list[Action] = []
-        for cfg in reversed(self.loads):
+        for cfg in reversed(self._importers):
             if projected <= target:
                 break
             mem = self._mem[cfg.load_id]
@@ -556,7 +611,7 @@ class CapacityEngine:
         comes back and takes the site over, the less important loads restored
         meanwhile are shed first.
         """
-        for cfg in self.loads:
+        for cfg in self._importers:
             mem = self._mem[cfg.load_id]
             if mem.held is Held.NONE or not self._controllable(cfg, mem, now):
                 continue
@@ -621,10 +676,119 @@ class CapacityEngine:
             return None  # not worth an action yet
         return self._action(cfg, ActionKind.SET_LEVEL, ActionReason.HEADROOM, new_level - draw, new_level)
 
-    def _fail_safe_actions(self, now: float) -> list[Action]:
-        """Without a trustworthy reading, put every managed load in its safe state."""
+    # ------------------------------------------------------------- export
+
+    def _export_target(self, export_w: float) -> float:
+        """Turning export actuators down brings the site up to this (export limit less the margin)."""
+        return -max(0.0, export_w - self.settings.margin_w)
+
+    def _export_threshold(self, export_w: float) -> float:
+        """An export actuator is raised only while the site stays above this with it."""
+        return -max(0.0, export_w - self.settings.margin_w - self.settings.hysteresis_w)
+
+    def _export_room_floor(self) -> float:
+        """The export restore threshold, or no floor at all without an export limit."""
+        export = self._export_limit
+        return -math.inf if export is None else self._export_threshold(export.effective_w)
+
+    def _curtail(self, now: float, projected: float, export_w: float) -> list[Action]:
+        """Turn export actuators down, least important first, until the site is back up to the target."""
+        target = self._export_target(export_w)
         actions: list[Action] = []
-        for cfg in self.loads:
+        for cfg in reversed(self._exporters):
+            if projected >= target:
+                break
+            mem = self._mem[cfg.load_id]
+            if not self._controllable(cfg, mem, now):
+                continue
+            production = self._draw(cfg, mem)
+            new_level = cfg.quantize_down(production - (target - projected))
+            if new_level >= production or new_level >= self._level(cfg, mem):
+                continue  # a lower limit would not lower what it produces
+            cut = production - new_level
+            actions.append(
+                self._action(
+                    cfg, ActionKind.SET_LEVEL, ActionReason.OVER_LIMIT, cut, new_level, limit=export_w
+                )
+            )
+            projected += cut
+        return actions
+
+    def _first_exporter_in_line(self, now: float) -> tuple[LoadConfig, _Memory] | None:
+        """The most important held export actuator that a restore would raise next.
+
+        One producing nothing under a limit it does not reach (a PV inverter at
+        night) is passed over: a higher limit would change nothing for it.
+        """
+        for cfg in self._exporters:
+            mem = self._mem[cfg.load_id]
+            if mem.held is Held.NONE or not self._controllable(cfg, mem, now):
+                continue
+            if (
+                mem.commanded_at is None
+                and mem.measured_w is not None
+                and mem.measured_w <= IDLE_W < self._level(cfg, mem)
+            ):
+                continue
+            return cfg, mem
+        return None
+
+    def _export_restore(self, now: float, room: float, export_w: float) -> list[Action]:
+        """Raise the most important held export actuator by one ramp step, within ``room`` W of export."""
+        last = self._last_export_action_at
+        if last is not None and now - last < self.settings.restore_holdoff_s:
+            return []
+        candidate = self._first_exporter_in_line(now)
+        if candidate is None or candidate[1].commanded_at is not None:
+            return []
+        cfg, mem = candidate
+        action = self._raise_export(cfg, mem, room, cfg.ramp_limit_w, export_w)
+        return [action] if action is not None else []
+
+    def _relieve(self, now: float, room: float) -> list[Action]:
+        """Give every held export actuator back at once, within ``room`` W of export.
+
+        For a site over its import limit (more production lowers it) and for an
+        export limit that is gone: no hold-off, no ramp.
+        """
+        actions: list[Action] = []
+        for cfg in self._exporters:
+            mem = self._mem[cfg.load_id]
+            if mem.held is Held.NONE or mem.commanded_at is not None or not self._controllable(cfg, mem, now):
+                continue
+            action = self._raise_export(cfg, mem, room, math.inf)
+            if action is not None:
+                actions.append(action)
+                room += action.delta_w
+        return actions
+
+    def _raise_export(
+        self, cfg: LoadConfig, mem: _Memory, room: float, ramp: float, limit: float | None = None
+    ) -> Action | None:
+        """Raise an export actuator's limit by up to ``ramp``, taking the site down by at most ``room``.
+
+        It is assumed to produce up to its new limit. ``limit`` is the limit shown
+        in the action (the export limit; by default the import limit).
+        """
+        goal = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+        production = self._draw(cfg, mem)
+        level = self._level(cfg, mem)
+        new_level = cfg.quantize_down(min(goal, production + room, level + ramp))
+        if new_level <= level or new_level - production > room:
+            return None
+        if new_level - level < cfg.min_raise_w and new_level < goal:
+            return None  # not worth an action yet
+        delta = -max(0.0, new_level - production)
+        return self._action(cfg, ActionKind.SET_LEVEL, ActionReason.HEADROOM, delta, new_level, limit=limit)
+
+    def _fail_safe_actions(self, now: float) -> list[Action]:
+        """Without a trustworthy reading, put every managed load in its safe state.
+
+        Export actuators are left where they are: turning them down could take
+        the site over its import limit, turning them up over its export limit.
+        """
+        actions: list[Action] = []
+        for cfg in self._importers:
             mem = self._mem[cfg.load_id]
             if not self._controllable(cfg, mem, now) or not self._is_on(mem):
                 continue
@@ -706,7 +870,10 @@ class CapacityEngine:
         mem.retries = retries if action.reason is ActionReason.RETRY else 0
         mem.actions += 1
         self._acc.count_action()
-        self._last_action_at = now
+        if cfg.export:
+            self._last_export_action_at = now
+        else:
+            self._last_action_at = now
 
     def _release(self, keep: Collection[str] = ()) -> list[Action]:
         """Give back every load held off or down (except ``keep``), whatever the headroom."""
@@ -721,8 +888,9 @@ class CapacityEngine:
                 )
             else:
                 level = mem.restore_level_w if mem.restore_level_w is not None else cfg.max_w
+                delta = level - self._draw(cfg, mem)  # more production lowers the site
                 action = self._action(
-                    cfg, ActionKind.SET_LEVEL, ActionReason.RELEASED, level - self._draw(cfg, mem), level
+                    cfg, ActionKind.SET_LEVEL, ActionReason.RELEASED, -delta if cfg.export else delta, level
                 )
             actions.append(action)
             self._commit(self._now or 0.0, action)
@@ -758,7 +926,8 @@ class CapacityEngine:
         mem = self._mem.get(action.load_id)
         if mem is None or action.level_w is None or mem.commanded_level_w != action.level_w:
             return
-        mem.pending_delta_w += level_w - action.level_w
+        change = level_w - action.level_w  # an export actuator's change moves the site the other way
+        mem.pending_delta_w += -change if self._cfgs[action.load_id].export else change
         mem.commanded_level_w = level_w
 
     def action_failed(self, action: Action) -> None:
@@ -806,6 +975,8 @@ class CapacityEngine:
         until the command is due to show. None when no promise can be made:
         management off, fail-safe, no reading, or a step that would act now.
         Readings are assumed to keep coming (staleness is not part of it).
+        With export actuators, the band ends at the export limit, and there is
+        none while one is held (raising it again depends on its own readings).
         """
         site = self._site_w
         if not self._enabled or self._fail_safe or site is None or self._now is None:
@@ -816,6 +987,11 @@ class CapacityEngine:
             return None
         until, pending, in_flight = deadlines
         low = -math.inf
+        if self._exporters:
+            if any(self._mem[cfg.load_id].held is not Held.NONE for cfg in self._exporters):
+                return None
+            if self._export_limit is not None:
+                low = -self._export_limit.effective_w  # turned down only below it
         candidate = self._first_in_line(now)
         if candidate is not None and candidate[1].commanded_at is None:
             cfg, mem = candidate
@@ -834,10 +1010,8 @@ class CapacityEngine:
                 if room is None:
                     return None
                 # A restore needs the site under the restore threshold and the room to fit.
-                low = min(
-                    math.nextafter(self.restore_threshold_w, -math.inf),
-                    self._fill_to(cfg, mem) - self._idle_reserve() - room,
-                )
+                edge = self._room_edge(self._fill_to(cfg, mem), self._idle_reserve(), room)
+                low = max(low, min(math.nextafter(self.restore_threshold_w, -math.inf), edge))
         high = self._limit.effective_w
         if not in_flight:
             return QuietBand(low, high, until, self._never_shed)
@@ -848,6 +1022,17 @@ class CapacityEngine:
         if not low < site + pending <= high:
             return None
         return QuietBand(site - READING_TOLERANCE_W, site, until, self._never_shed)
+
+    @staticmethod
+    def _room_edge(fill: float, reserve: float, room: float) -> float:
+        """The reading above which the room that _restore computes falls short of ``room``.
+
+        ``fill - reserve - room``, moved up where rounding would still give the full room.
+        """
+        edge = fill - reserve - room
+        while (fill - math.nextafter(edge, math.inf)) - reserve >= room:
+            edge = math.nextafter(edge, math.inf)
+        return edge
 
     def _deadlines(self, now: float) -> tuple[float, float, bool] | None:
         """For the quiet band: the next timer of any load, the change still in flight, and whether any is.
@@ -932,6 +1117,7 @@ class CapacityEngine:
                 manual_until=mem.manual_until if self._manual(mem, now) else None,
                 actions=mem.actions,
             )
+        export = self._export_limit
         return Status(
             time=now,
             state=self._controller_state(projected),
@@ -951,6 +1137,9 @@ class CapacityEngine:
             loads=loads,
             accounting=self._acc.snapshot(),
             planned=self._planned,
+            export_limit=export,
+            export_headroom_w=None if site is None or export is None else site + export.effective_w,
+            over_export_limit=site is not None and export is not None and site < -export.effective_w,
         )
 
     def _controller_state(self, projected: float | None) -> ControllerState:
@@ -959,6 +1148,14 @@ class CapacityEngine:
         if self._fail_safe:
             return ControllerState.FAIL_SAFE
         if self._shed_this_step or (projected is not None and projected > self._limit.effective_w):
+            return ControllerState.SHEDDING
+        export = self._export_limit
+        if (
+            export is not None
+            and self._exporters
+            and projected is not None
+            and projected < -export.effective_w
+        ):
             return ControllerState.SHEDDING
         if any(mem.held is not Held.NONE for mem in self._mem.values()):
             return ControllerState.RESTORING
@@ -984,6 +1181,14 @@ class CapacityEngine:
         held_state = LoadState.REDUCED if mem.held is Held.REDUCED else LoadState.SHED
         if self._fail_safe:
             return held_state, LoadReason.FAIL_SAFE
+        if cfg.export:
+            return held_state, self._export_reason(cfg, now)
+        return self._held_state(cfg, mem, now, first_in_line, held_state)
+
+    def _held_state(
+        self, cfg: LoadConfig, mem: _Memory, now: float, first_in_line: bool, held_state: LoadState
+    ) -> tuple[LoadState, LoadReason]:
+        """Why a load held off or down is not given back yet."""
         if not first_in_line:
             return held_state, LoadReason.HIGHER_PRIORITY_FIRST
         if not self._is_on(mem) and not self._min_off_ok(cfg, mem, now):
@@ -996,6 +1201,25 @@ class CapacityEngine:
                 LoadState.HELD_OFF if held_state is LoadState.SHED else held_state
             ), LoadReason.RESTORE_HOLDOFF
         return held_state, LoadReason.WAITING_FOR_HEADROOM
+
+    def _export_reason(self, cfg: LoadConfig, now: float) -> LoadReason:
+        """Why a held export actuator is not raised yet."""
+        export = self._export_limit
+        projected = self.projected_w
+        if export is None or projected is None:
+            return LoadReason.WAITING_FOR_HEADROOM  # given back at the next step with a reading
+        if projected < -export.effective_w:
+            return LoadReason.OVER_LIMIT
+        first = self._first_exporter_in_line(now)
+        # Held ones before the first in line (passed over) only wait for headroom.
+        if first is not None and self._exporters.index(cfg) > self._exporters.index(first[0]):
+            return LoadReason.HIGHER_PRIORITY_FIRST
+        last = self._last_export_action_at
+        if projected > self._export_threshold(export.effective_w) and (
+            last is not None and now - last < self.settings.restore_holdoff_s
+        ):
+            return LoadReason.RESTORE_HOLDOFF
+        return LoadReason.WAITING_FOR_HEADROOM
 
     # --------------------------------------------------------------- memory
 
@@ -1011,6 +1235,7 @@ class CapacityEngine:
             "loads": loads,
             "accounting": asdict(self._acc),
             "last_action_at": self._last_action_at,
+            "last_export_action_at": self._last_export_action_at,
         }
 
     def _load_accounting(self, acc: Mapping[str, Any]) -> None:
@@ -1050,3 +1275,6 @@ class CapacityEngine:
         last = memory.get("last_action_at")
         if isinstance(last, (int, float)) and math.isfinite(last):
             self._last_action_at = float(last)
+        last = memory.get("last_export_action_at")
+        if isinstance(last, (int, float)) and math.isfinite(last):
+            self._last_export_action_at = float(last)

@@ -38,3 +38,23 @@ def effective_limit(
             terms[name] = float(value)
     binding = min(terms, key=terms.__getitem__)
     return LimitSnapshot(effective_w=terms[binding], binding=binding, terms=terms, rejected=tuple(rejected))
+
+
+def effective_export_limit(terms: Mapping[str, float]) -> LimitSnapshot | None:
+    """The export limit: the smallest of the named terms, None when there is no valid one.
+
+    Terms are caps on export in W. Invalid ones (not finite, negative) are left
+    out and reported, as for the import limit; with no valid term left there is
+    no export limit at all.
+    """
+    valid: dict[str, float] = {}
+    rejected: list[str] = []
+    for name, value in terms.items():
+        if not math.isfinite(value) or value < 0:
+            rejected.append(name)
+        else:
+            valid[name] = float(value)
+    if not valid:
+        return None
+    binding = min(valid, key=valid.__getitem__)
+    return LimitSnapshot(effective_w=valid[binding], binding=binding, terms=valid, rejected=tuple(rejected))

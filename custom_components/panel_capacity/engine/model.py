@@ -42,9 +42,9 @@ class ActionKind(StrEnum):
 class ActionReason(StrEnum):
     """Why an action was taken."""
 
-    OVER_LIMIT = "over_limit"  # site power above the limit: shed
+    OVER_LIMIT = "over_limit"  # site power above the limit (or export beyond its limit): shed
     FAIL_SAFE = "fail_safe"  # no fresh site reading: go to the safe state
-    HEADROOM = "headroom"  # room under the limit again: restore
+    HEADROOM = "headroom"  # room under the limit (or the export limit) again: restore
     RETRY = "retry"  # the actuator did not follow an earlier command
     RELEASED = "released"  # management stopped: give the load back
 
@@ -181,6 +181,12 @@ class LoadConfig:
     min_on_s: float = 0.0
     min_off_s: float = 0.0
     panel_id: str = "main"
+    # An export actuator (modulated only): its level caps production or discharge
+    # (a PV inverter's power limit, a battery's discharge limit). Raising it can
+    # lower site power; it is turned down only to keep export under the export
+    # limit. Its measured power is what it produces, as a positive number.
+    # With never_shed it is never turned down.
+    export: bool = False
 
     @property
     def expected_w(self) -> float:
@@ -241,6 +247,8 @@ class StepInput:
     site: SiteReading
     loads: Mapping[str, LoadInput]
     limit_terms: Mapping[str, float] = field(default_factory=dict)
+    # Named caps on export in W (>= 0), e.g. an operating envelope. Empty: no export limit.
+    export_terms: Mapping[str, float] = field(default_factory=dict)
     enabled: bool = True
     day: int | None = None  # calendar day, for the daily counters
 
@@ -301,6 +309,8 @@ class AccountingSnapshot:
     demand_15min_w: float | None  # average import over the last complete clock quarter hour
     demand_block_start: float | None
     peak_15min_w: float
+    seconds_over_export_limit: float = 0.0
+    energy_over_export_limit_wh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -325,6 +335,9 @@ class Status:
     loads: Mapping[str, LoadStatus]
     accounting: AccountingSnapshot
     planned: tuple[Action, ...] = ()  # monitor mode: what it would have done
+    export_limit: LimitSnapshot | None = None  # None: no valid export term
+    export_headroom_w: float | None = None  # how much more may be exported (site + export limit)
+    over_export_limit: bool = False  # exporting more than the export limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +346,9 @@ class QuietBand:
 
     It holds while the site reading stays above ``low_w`` and at or below
     ``high_w``, the inputs of the loads (except those in ``ignores``) and the
-    limit terms do not change, and time is before ``until``. Lets a caller
-    skip steps that could not do anything (the simulator does, over long
-    stretches of data).
+    limit terms (import and export) do not change, and time is before
+    ``until``. Lets a caller skip steps that could not do anything (the
+    simulator does, over long stretches of data).
     """
 
     low_w: float
