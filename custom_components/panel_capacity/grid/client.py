@@ -1,0 +1,319 @@
+"""A thin async OpenADR 3 VEN client on a caller's aiohttp session.
+
+It does only what capacity management needs: OAuth2 client credentials (sent
+in the form body, as the specification's token request has them), paged
+``GET /programs`` and ``GET /events``, ``POST /reports`` to ask for a
+reservation and ``DELETE /reports/{id}`` to withdraw one. Parsing of what comes
+back is left to ``model``, which is lenient; the client guards the transport:
+timeouts, error answers (problem JSON), bodies that are not JSON or too large.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+import json
+import time
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urljoin
+
+import aiohttp
+
+from .model import GridDataError, Program, parse_program
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+VERSION_310: Final = "3.1.0"
+VERSION_301: Final = "3.0.1"
+VERSIONS: Final = (VERSION_310, VERSION_301)
+PAGE_SIZE = 50  # the largest page the specification allows
+MAX_PAGES = 40  # 2,000 objects: more than any one customer's program holds
+MAX_BODY_BYTES = 2_000_000
+REQUEST_TIMEOUT_S = 20.0
+TOKEN_MARGIN_S = 30.0  # refresh this long before the token expires
+HTTP_UNAUTHORIZED = 401
+HTTP_FORBIDDEN = 403
+HTTP_NOT_FOUND = 404
+HTTP_METHOD_NOT_ALLOWED = 405
+HTTP_NOT_IMPLEMENTED = 501
+HTTP_SERVER_ERROR = 500
+HTTP_BAD_REQUEST = 400
+
+
+class OpenAdrError(Exception):
+    """Something went wrong talking to the server."""
+
+
+class OpenAdrConnectionError(OpenAdrError):
+    """The server cannot be reached, timed out or failed (5xx)."""
+
+
+class OpenAdrAuthError(OpenAdrError):
+    """The server does not accept the credentials."""
+
+
+class OpenAdrResponseError(OpenAdrError):
+    """The server answered, but not with something usable."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """Keep the HTTP status, when there is one."""
+        super().__init__(message)
+        self.status = status
+
+
+class OpenAdrNotSupportedError(OpenAdrResponseError):
+    """The server does not offer this operation."""
+
+
+class ProgramNotFoundError(OpenAdrError):
+    """No program has the configured name or id."""
+
+
+@dataclass(slots=True)
+class _Token:
+    value: str
+    expires_at: float | None  # monotonic seconds; None: until the server says otherwise
+
+
+def _problem(body: Any) -> str:
+    """The readable part of an error answer (problem JSON or RFC 6749)."""
+    if isinstance(body, dict):
+        for key in ("detail", "title", "error_description", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:200]
+    return ""
+
+
+class OpenAdrClient:
+    """One VEN's connection to one VTN."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        version: str = VERSION_310,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Nothing is sent until the first call."""
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self.version = version if version in VERSIONS else VERSION_310
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._clock = clock
+        self._token: _Token | None = None
+        self._token_url: str | None = None
+        self._token_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ auth
+
+    async def _discover_token_url(self) -> str:
+        """3.1 servers say where their token endpoint is; otherwise it is /auth/token."""
+        fallback = f"{self.base_url}/auth/token"
+        if self.version != VERSION_310:
+            return fallback
+        try:
+            info = await self._call("GET", "/auth/server", authenticate=False)
+        except OpenAdrConnectionError:
+            raise
+        except OpenAdrError:
+            return fallback
+        url = info.get("tokenURL") if isinstance(info, dict) else None
+        if not isinstance(url, str) or not url:
+            return fallback
+        return urljoin(f"{self.base_url}/", url)
+
+    async def _fetch_token(self) -> str:
+        if self._token_url is None:
+            self._token_url = await self._discover_token_url()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        status, body = await self._send("POST", self._token_url, data=form)
+        if status in {HTTP_BAD_REQUEST, HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
+            raise OpenAdrAuthError(_problem(body) or f"token request refused ({status})")
+        self._check(status, body)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise OpenAdrResponseError("token answer without an access_token", status)
+        expires_in = body.get("expires_in")
+        expires_at = None
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0:
+            expires_at = self._clock() + max(float(expires_in) - TOKEN_MARGIN_S, float(expires_in) / 2)
+        self._token = _Token(token, expires_at)
+        return token
+
+    async def _bearer(self, *, renew: bool = False) -> str:
+        async with self._token_lock:
+            token = self._token
+            if renew or token is None or (token.expires_at is not None and self._clock() >= token.expires_at):
+                return await self._fetch_token()
+            return token.value
+
+    async def authenticate(self) -> None:
+        """Fetch a token now (to check the credentials)."""
+        await self._bearer(renew=True)
+
+    # ------------------------------------------------------------- transport
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        data: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                raw = await self._read(response)
+                status = response.status
+        except TimeoutError as err:
+            raise OpenAdrConnectionError(f"{method} {url}: timed out") from err
+        except aiohttp.ClientError as err:
+            raise OpenAdrConnectionError(f"{method} {url}: {type(err).__name__}") from err
+        if not raw.strip():
+            return status, None
+        try:
+            return status, json.loads(raw)
+        except ValueError as err:
+            if status >= HTTP_SERVER_ERROR:
+                return status, None
+            raise OpenAdrResponseError(f"{method} {url}: answer is not JSON", status) from err
+
+    @staticmethod
+    async def _read(response: aiohttp.ClientResponse) -> bytes:
+        """The body, refusing one larger than MAX_BODY_BYTES."""
+        if (response.content_length or 0) > MAX_BODY_BYTES:
+            raise OpenAdrResponseError("answer too large", response.status)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise OpenAdrResponseError("answer too large", response.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _check(status: int, body: Any) -> None:
+        if status >= HTTP_SERVER_ERROR:
+            raise OpenAdrConnectionError(f"server error {status} {_problem(body)}".strip())
+        if status in {HTTP_NOT_FOUND, HTTP_METHOD_NOT_ALLOWED, HTTP_NOT_IMPLEMENTED}:
+            raise OpenAdrNotSupportedError(_problem(body) or f"not found ({status})", status)
+        if status >= HTTP_BAD_REQUEST:
+            raise OpenAdrResponseError(_problem(body) or f"refused ({status})", status)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        authenticate: bool = True,
+    ) -> Any:
+        """One API call; a token refused with 401/403 is renewed once, then the call retried."""
+        url = f"{self.base_url}{path}"
+        if not authenticate:
+            status, body = await self._send(method, url, params=params, json_body=json_body)
+            self._check(status, body)
+            return body
+        token = await self._bearer()
+        status, body = await self._send(method, url, params=params, json_body=json_body, token=token)
+        if status in {HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
+            token = await self._bearer(renew=True)
+            status, body = await self._send(method, url, params=params, json_body=json_body, token=token)
+            if status in {HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
+                raise OpenAdrAuthError(_problem(body) or f"access refused ({status})")
+        self._check(status, body)
+        return body
+
+    async def _paged(self, path: str, params: dict[str, str]) -> list[Any]:
+        """Every object of a list endpoint, page by page.
+
+        A server may cap a page below the limit asked for, so pages are read
+        until one comes back empty; a server that ignores ``skip`` (the same
+        page again) or never ends is cut off.
+        """
+        objects: list[Any] = []
+        previous: list[Any] | None = None
+        for _ in range(MAX_PAGES):
+            query = {**params, "skip": str(len(objects)), "limit": str(PAGE_SIZE)}
+            body = await self._call("GET", path, params=query)
+            if not isinstance(body, list):
+                raise OpenAdrResponseError(f"GET {path}: expected a list")
+            if not body or body == previous:
+                break
+            objects.extend(body)
+            previous = body
+        return objects
+
+    # ------------------------------------------------------------------- API
+
+    async def programs(self) -> list[Program]:
+        """The programs this VEN can see (malformed ones left out)."""
+        programs = []
+        for raw in await self._paged("/programs", {}):
+            try:
+                programs.append(parse_program(raw))
+            except GridDataError:
+                continue
+        return programs
+
+    async def find_program(self, name_or_id: str) -> Program:
+        """The program with this name (or id); raises ProgramNotFoundError."""
+        wanted = name_or_id.strip()
+        programs = await self.programs()
+        for program in programs:
+            if program.name == wanted:
+                return program
+        for program in programs:
+            if program.program_id == wanted:
+                return program
+        raise ProgramNotFoundError(wanted)
+
+    async def events(self, program_id: str) -> list[Any]:
+        """The raw event objects of a program (parse them with ``model.parse_event``)."""
+        return await self._paged("/events", {"programID": program_id, "active": "true"})
+
+    async def post_report(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Create a report; returns the server's copy (with its id)."""
+        body = await self._call("POST", "/reports", json_body=report)
+        if not isinstance(body, dict):
+            raise OpenAdrResponseError("POST /reports: expected an object")
+        return body
+
+    async def delete_report(self, report_id: str) -> None:
+        """Delete a report; OpenAdrNotSupportedError when the server does not allow it."""
+        try:
+            await self._call("DELETE", f"/reports/{report_id}")
+        except OpenAdrAuthError as err:
+            # Refused with a fresh token: this VEN may not delete reports.
+            raise OpenAdrNotSupportedError(str(err), HTTP_FORBIDDEN) from err
+        except OpenAdrResponseError as err:
+            if err.status in {HTTP_FORBIDDEN, HTTP_BAD_REQUEST, HTTP_NOT_FOUND}:
+                raise OpenAdrNotSupportedError(str(err), err.status) from err
+            raise

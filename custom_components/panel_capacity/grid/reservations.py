@@ -1,0 +1,309 @@
+"""Reservations of extra import capacity: the request report and the answer to it.
+
+Plain Python, no Home Assistant imports. OpenADR 3.1 has no status field for a
+reservation: the VEN posts a report asking for capacity, and the server answers
+by changing two events, the list of granted reservations and the list of
+capacity still available with its price. ``infer_answer`` reads the answer
+from them (User Guide 8.10.2):
+
+* granted: the reservations in force over the whole request add up to what
+  was asked, on top of the ones granted to earlier requests;
+* denied, fee required: not granted, but enough capacity is available over the
+  whole request at a price above the fee offered;
+* denied, no capacity: not granted, and not enough available (or none listed);
+* pending: neither event has changed since the request was posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+import math
+from typing import TYPE_CHECKING, Any
+
+from .model import REQUEST_CAPACITY, REQUEST_FEE, format_datetime, format_duration
+from .schedule import Window
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .schedule import GridSchedule
+
+# Differences smaller than this (W) are rounding.
+POWER_TOLERANCE_W = 1.0
+# A server that has changed one of the two events but not granted waits this
+# long for the other before the request counts as denied.
+ANSWER_GRACE = timedelta(minutes=2)
+# Requests may start a little in the past (clock differences) and last this long at most.
+MAX_DURATION = timedelta(days=7)
+MAX_REQUEST_W = 1_000_000.0
+
+
+class ReservationStatus(StrEnum):
+    """The answer to a reservation request."""
+
+    PENDING = "pending"
+    GRANTED = "granted"
+    DENIED_FEE_REQUIRED = "denied_fee_required"
+    DENIED_NO_CAPACITY = "denied_no_capacity"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reservation:
+    """One request for extra import capacity and what became of it."""
+
+    request_id: str  # ours
+    start: datetime
+    end: datetime
+    requested_w: float
+    max_fee: float  # per kW, the most the customer will pay
+    posted_at: datetime
+    report_id: str | None = None  # the server's id of the report that asked
+    event_id: str | None = None
+    status: ReservationStatus = ReservationStatus.PENDING
+    granted_w: float = 0.0
+    fee: float | None = None  # per kW, charged when granted
+    required_fee: float | None = None  # per kW, asked for when denied for the fee
+    reservation_fp: str = ""  # the two events as they were when the request was posted
+    availability_fp: str = ""
+    decided_at: datetime | None = None
+
+    @property
+    def committed_fee(self) -> float:
+        """What a granted reservation costs: fee per kW times kW."""
+        if self.status is not ReservationStatus.GRANTED or self.fee is None:
+            return 0.0
+        return self.fee * self.granted_w / 1000.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form, for storage and for service responses."""
+        data = asdict(self)
+        for key in ("start", "end", "posted_at", "decided_at"):
+            value = getattr(self, key)
+            data[key] = value.isoformat() if value is not None else None
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Reservation | None:
+        """Read back ``as_dict``; None when the data is damaged."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            times = {
+                key: datetime.fromisoformat(data[key]) if data.get(key) else None
+                for key in ("start", "end", "posted_at", "decided_at")
+            }
+            if times["start"] is None or times["end"] is None or times["posted_at"] is None:
+                return None
+            fee = data.get("fee")
+            required = data.get("required_fee")
+            return cls(
+                request_id=str(data["request_id"]),
+                start=times["start"],
+                end=times["end"],
+                requested_w=_finite(data["requested_w"]),
+                max_fee=_finite(data["max_fee"]),
+                posted_at=times["posted_at"],
+                report_id=str(data["report_id"]) if data.get("report_id") is not None else None,
+                event_id=str(data["event_id"]) if data.get("event_id") is not None else None,
+                status=ReservationStatus(data.get("status", ReservationStatus.PENDING)),
+                granted_w=_finite(data.get("granted_w", 0.0)),
+                fee=_finite(fee) if fee is not None else None,
+                required_fee=_finite(required) if required is not None else None,
+                reservation_fp=str(data.get("reservation_fp", "")),
+                availability_fp=str(data.get("availability_fp", "")),
+                decided_at=times["decided_at"],
+            )
+        except KeyError, TypeError, ValueError:
+            return None
+
+
+def _finite(value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(value)
+    return float(value)
+
+
+class RequestError(ValueError):
+    """A reservation request that cannot be sent; ``key`` names the reason."""
+
+    def __init__(self, key: str) -> None:
+        """Keep the reason's key (a translation key)."""
+        super().__init__(key)
+        self.key = key
+
+
+def check_request(
+    start: datetime, duration: timedelta, requested_w: float, max_fee: float, now: datetime
+) -> None:
+    """Raise RequestError unless the request makes sense."""
+    if not math.isfinite(requested_w) or requested_w <= 0 or requested_w > MAX_REQUEST_W:
+        raise RequestError("invalid_power")
+    if not math.isfinite(max_fee) or max_fee < 0:
+        raise RequestError("invalid_fee")
+    if duration <= timedelta(0) or duration > MAX_DURATION:
+        raise RequestError("invalid_duration")
+    if start + duration <= now:
+        raise RequestError("in_the_past")
+
+
+def fingerprint(parts: Sequence[object]) -> str:
+    """A short stable text for comparing two states of the server's events."""
+    return repr(parts)
+
+
+def request_report(
+    reservation: Reservation, event_id: str, client_name: str, program_id: str | None, currency_units: str
+) -> dict[str, Any]:
+    """The report that asks for a reservation (POST /reports), with the enumerated payload names.
+
+    ``program_id`` is given for OpenADR 3.0.1, which requires it in reports.
+    """
+    report: dict[str, Any] = {
+        "objectType": "REPORT",
+        "eventID": event_id,
+        "clientName": client_name,
+        "reportName": f"capacity_reservation_{reservation.request_id}",
+        "payloadDescriptors": [
+            {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": REQUEST_CAPACITY, "units": "KW"},
+            {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": REQUEST_FEE, "units": currency_units},
+        ],
+        "resources": [
+            {
+                "resourceName": "AGGREGATED_REPORT",
+                "intervalPeriod": {
+                    "start": format_datetime(reservation.start),
+                    "duration": format_duration(reservation.end - reservation.start),
+                },
+                "intervals": [
+                    {
+                        "id": 0,
+                        "payloads": [
+                            {
+                                "type": REQUEST_CAPACITY,
+                                "values": [round(reservation.requested_w / 1000.0, 3)],
+                            },
+                            {"type": REQUEST_FEE, "values": [reservation.max_fee]},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    if program_id is not None:
+        report["programID"] = program_id
+    return report
+
+
+def _segments(windows: Iterable[Window], start: datetime, end: datetime) -> list[datetime]:
+    """The moments in [start, end) at which the set of windows in force can change."""
+    moments = {start}
+    for window in windows:
+        for moment in (window.start, window.end):
+            if start < moment < end:
+                moments.add(moment)
+    return sorted(moments)
+
+
+def least_over(
+    windows: Sequence[Window], start: datetime, end: datetime, *, add: bool, minus: Sequence[Window] = ()
+) -> float:
+    """The lowest value over [start, end): windows in force summed (``add``) or their largest.
+
+    Parts not covered by any window count as 0; ``minus`` is subtracted (summed).
+    """
+    lowest = math.inf
+    for moment in _segments([*windows, *minus], start, end):
+        values = [window.value_w for window in windows if window.covers(moment)]
+        value = (sum(values) if add else max(values)) if values else 0.0
+        value -= sum(window.value_w for window in minus if window.covers(moment))
+        lowest = min(lowest, value)
+    return lowest if lowest is not math.inf else 0.0
+
+
+def _highest_price(windows: Sequence[Window], start: datetime, end: datetime) -> float | None:
+    prices = [
+        window.price
+        for window in windows
+        if window.price is not None and window.start < end and window.end > start
+    ]
+    return max(prices) if prices else None
+
+
+def infer_answer(
+    reservation: Reservation,
+    schedule: GridSchedule,
+    others: Sequence[Reservation],
+    now: datetime,
+) -> Reservation:
+    """The request with its answer read from the server's events (see the module's notes).
+
+    ``others`` are the customer's other granted reservations: capacity the
+    server lists for them is not an answer to this request.
+    """
+    if reservation.status is ReservationStatus.CANCELLED:
+        return reservation
+    res_fp = fingerprint(schedule.reservation_fingerprint)
+    avail_fp = fingerprint(schedule.availability_fingerprint)
+    changed_res = res_fp != reservation.reservation_fp
+    changed_avail = avail_fp != reservation.availability_fp
+    start, end = reservation.start, reservation.end
+    held = [
+        _window_of(other)
+        for other in others
+        if other.request_id != reservation.request_id and other.status is ReservationStatus.GRANTED
+    ]
+    granted = least_over(schedule.reservations, start, end, add=True, minus=held)
+    if (changed_res or reservation.status is ReservationStatus.GRANTED) and (
+        granted >= reservation.requested_w - POWER_TOLERANCE_W
+    ):
+        exact = [
+            window.price
+            for window in schedule.reservations
+            if window.start == start and window.end == end and window.price is not None
+        ]
+        fee = min(exact) if exact else _highest_price(schedule.reservations, start, end)
+        return replace(
+            reservation,
+            status=ReservationStatus.GRANTED,
+            granted_w=reservation.requested_w,
+            fee=fee if fee is not None else 0.0,
+            required_fee=None,
+            decided_at=reservation.decided_at or now,
+        )
+    if reservation.status is ReservationStatus.GRANTED:
+        # The grant is no longer listed: the server took it back (or it was cancelled there).
+        return replace(
+            reservation, status=ReservationStatus.DENIED_NO_CAPACITY, granted_w=0.0, decided_at=now
+        )
+    if not changed_res and not changed_avail:
+        return reservation  # the server has not answered yet
+    available = least_over(schedule.availability, start, end, add=False)
+    price = _highest_price(schedule.availability, start, end)
+    if available >= reservation.requested_w - POWER_TOLERANCE_W:
+        if price is not None and price > reservation.max_fee:
+            return replace(
+                reservation,
+                status=ReservationStatus.DENIED_FEE_REQUIRED,
+                required_fee=price,
+                decided_at=now,
+            )
+        # Capacity at an acceptable price, yet no grant: wait a little for the
+        # reservation event, which the server may post after the availability one.
+        if now - reservation.posted_at < ANSWER_GRACE:
+            return reservation
+    return replace(
+        reservation, status=ReservationStatus.DENIED_NO_CAPACITY, required_fee=None, decided_at=now
+    )
+
+
+def _window_of(reservation: Reservation) -> Window:
+    return Window(reservation.start, reservation.end, reservation.granted_w)

@@ -1,0 +1,357 @@
+"""The grid's limits over time: subscription, reservations, envelopes, emergencies.
+
+Plain Python, no Home Assistant imports. ``build_schedule`` reduces the events
+read from the server to windows of time; ``grid_terms`` says which limits are
+in force at a moment, as named terms for the engine, which takes the minimum of
+them and the panel's own terms: the grid can lower the limit, never raise it
+above what the panel carries.
+
+The fallback follows the OpenADR 3 User Guide (8.10.1): when an envelope's
+schedule runs out, the subscription holds. Without a server, the subscription
+and a daily schedule entered by the user play the same part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+import math
+import re
+from typing import TYPE_CHECKING
+
+from .model import (
+    ALERT_BLACK_START,
+    ALERT_GRID_EMERGENCY,
+    EXPORT_LIMIT,
+    EXPORT_RESERVATION,
+    EXPORT_SUBSCRIPTION,
+    IMPORT_AVAILABLE,
+    IMPORT_AVAILABLE_PRICE,
+    IMPORT_LIMIT,
+    IMPORT_RESERVATION,
+    IMPORT_RESERVATION_FEE,
+    IMPORT_SUBSCRIPTION,
+    MAX_POWER_W,
+    SIMPLE,
+    GridEvent,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+# Import limit terms.
+TERM_SUBSCRIPTION = "subscription"  # the subscription alone
+TERM_RESERVATION = "reservation"  # the subscription plus reservations in force
+TERM_ENVELOPE = "envelope"  # an operating envelope's import (or export) limit
+TERM_SCHEDULE = "schedule"  # the user's own daily limit schedule
+TERM_EMERGENCY = "emergency"  # an emergency reduction
+# The SIMPLE level that the User Guide's example maps to an emergency load shed.
+SIMPLE_EMERGENCY_LEVEL = 3
+EMERGENCY_FLAGS = frozenset({ALERT_GRID_EMERGENCY, ALERT_BLACK_START})
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A value in force from ``start`` to ``end`` (W), with a price per kW where there is one."""
+
+    start: datetime
+    end: datetime
+    value_w: float
+    price: float | None = None
+    event_id: str = ""
+
+    def covers(self, moment: datetime) -> bool:
+        """In force at ``moment`` (start included, end excluded)."""
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class GridSchedule:
+    """What the server's events say, as windows of time."""
+
+    subscriptions: tuple[Window, ...] = ()
+    export_subscriptions: tuple[Window, ...] = ()
+    reservations: tuple[Window, ...] = ()
+    availability: tuple[Window, ...] = ()
+    import_limits: tuple[Window, ...] = ()
+    export_limits: tuple[Window, ...] = ()
+    # value_w is NaN when the emergency gives no number: the configured one applies.
+    emergencies: tuple[Window, ...] = ()
+    request_event_id: str | None = None  # the event to which reservation requests answer
+    reservation_fingerprint: tuple[object, ...] = ()
+    availability_fingerprint: tuple[object, ...] = ()
+
+    def boundaries(self) -> list[datetime]:
+        """Every moment at which something starts or ends, in order."""
+        moments: set[datetime] = set()
+        for windows in (
+            self.subscriptions,
+            self.export_subscriptions,
+            self.reservations,
+            self.import_limits,
+            self.export_limits,
+            self.emergencies,
+        ):
+            for window in windows:
+                moments.add(window.start)
+                if window.end < FAR_FUTURE:
+                    moments.add(window.end)
+        return sorted(moments)
+
+
+def _emergency(event: GridEvent, flags: frozenset[str], simple: float | None) -> bool:
+    return (
+        bool(flags & EMERGENCY_FLAGS)
+        or (simple is not None and simple >= SIMPLE_EMERGENCY_LEVEL)
+        or "emergency" in event.name.lower()
+    )
+
+
+# Which payload goes to which kind of window, with its price where there is one.
+_KINDS = (
+    ("sub", IMPORT_SUBSCRIPTION, None),
+    ("export_sub", EXPORT_SUBSCRIPTION, None),
+    ("res", IMPORT_RESERVATION, IMPORT_RESERVATION_FEE),
+    ("export_res", EXPORT_RESERVATION, None),
+    ("avail", IMPORT_AVAILABLE, IMPORT_AVAILABLE_PRICE),
+    ("export", EXPORT_LIMIT, None),
+)
+
+
+def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
+    """Sort the events' intervals into the kinds of limit they carry.
+
+    An IMPORT_CAPACITY_LIMIT is an envelope, unless its event is an emergency
+    (an ALERT_GRID_EMERGENCY or ALERT_BLACK_START interval, a SIMPLE level of
+    3, or an event named so): then it is the emergency limit. An emergency
+    without a number lowers the limit to the configured emergency limit.
+    """
+    kinds: dict[str, list[Window]] = {
+        name: []
+        for name in ("sub", "export_sub", "res", "export_res", "avail", "import", "export", "emergency")
+    }
+    request_event: str | None = None
+    reservation_fp: list[object] = []
+    availability_fp: list[object] = []
+    for event in sorted(events, key=lambda event: event.event_id):
+        if event.report_requested and request_event is None:
+            request_event = event.event_id
+        for slot in event.slots:
+            values = slot.values
+            for kind, name, price in _KINDS:
+                if name in values:
+                    cost = values.get(price) if price else None
+                    kinds[kind].append(Window(slot.start, slot.end, values[name], cost, event.event_id))
+            if _emergency(event, slot.flags, values.get(SIMPLE)):
+                value = values.get(IMPORT_LIMIT, math.nan)
+                kinds["emergency"].append(Window(slot.start, slot.end, value, None, event.event_id))
+            elif IMPORT_LIMIT in values:
+                kinds["import"].append(
+                    Window(slot.start, slot.end, values[IMPORT_LIMIT], None, event.event_id)
+                )
+        if any(IMPORT_RESERVATION in slot.values for slot in event.slots):
+            reservation_fp.append(event.fingerprint)
+        if any(IMPORT_AVAILABLE in slot.values for slot in event.slots):
+            availability_fp.append(event.fingerprint)
+    return GridSchedule(
+        subscriptions=tuple(kinds["sub"]),
+        export_subscriptions=tuple(kinds["export_sub"] + kinds["export_res"]),
+        reservations=tuple(kinds["res"]),
+        availability=tuple(kinds["avail"]),
+        import_limits=tuple(kinds["import"]),
+        export_limits=tuple(kinds["export"]),
+        emergencies=tuple(kinds["emergency"]),
+        request_event_id=request_event,
+        reservation_fingerprint=tuple(reservation_fp),
+        availability_fingerprint=tuple(availability_fp),
+    )
+
+
+# ----------------------------------------------------------- the user's schedule
+
+_DAILY = re.compile(
+    r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*[=:]?\s*(\d+(?:[.,]\d+)?)\s*(kw|w)?\s*$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyWindow:
+    """A limit in force every day between two local clock times (may run past midnight)."""
+
+    start: time
+    end: time
+    value_w: float
+
+    def covers(self, moment: time) -> bool:
+        """In force at the local clock time ``moment`` (all day when start equals end)."""
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+class ScheduleError(ValueError):
+    """A line of the user's schedule that cannot be read; ``line`` is 1-based."""
+
+    def __init__(self, line: int, text: str) -> None:
+        """Remember where the error is."""
+        super().__init__(f"line {line}: {text!r}")
+        self.line = line
+        self.text = text
+
+
+def parse_daily_schedule(text: str) -> tuple[DailyWindow, ...]:
+    """Lines such as ``17:00-21:00 5`` (kW unless ``W`` follows); separated by lines or commas."""
+    windows: list[DailyWindow] = []
+    parts = [part for line in text.splitlines() for part in line.split(",")]
+    for number, part in enumerate(parts, start=1):
+        if not part.strip():
+            continue
+        match = _DAILY.match(part)
+        if match is None:
+            raise ScheduleError(number, part.strip())
+        h1, m1, h2, m2 = (int(match.group(index)) for index in range(1, 5))
+        value = float(match.group(5).replace(",", "."))
+        scale = 1.0 if (match.group(6) or "kw").lower() == "w" else 1000.0
+        if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):  # noqa: PLR2004
+            raise ScheduleError(number, part.strip())
+        whole_day = (h1, m1, h2) == (0, 0, 24)
+        if (h1, m1) == (h2, m2) or not math.isfinite(value * scale) or value * scale > MAX_POWER_W:
+            raise ScheduleError(number, part.strip())
+        watts = value * scale
+        end = time(0, 0) if h2 == 24 else time(h2, m2)  # noqa: PLR2004
+        if whole_day:
+            end = time(0, 0)
+        windows.append(DailyWindow(time(h1, m1), end, watts))
+    return tuple(windows)
+
+
+def next_daily_boundary(windows: Sequence[DailyWindow], local_now: datetime) -> datetime | None:
+    """The next local moment after ``local_now`` at which a daily window starts or ends."""
+    best: datetime | None = None
+    for window in windows:
+        for clock in (window.start, window.end):
+            candidate = local_now.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
+            if candidate <= local_now:
+                candidate += timedelta(days=1)
+            if best is None or candidate < best:
+                best = candidate
+    return best
+
+
+# ------------------------------------------------------------------ the terms
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GridPolicy:
+    """The user's grid settings."""
+
+    subscription_w: float | None = None  # used until (and unless) the server announces one
+    export_limit_w: float | None = None  # a fixed export limit of the user's own
+    emergency_limit_w: float = 0.0  # an emergency without a number lowers the limit to this
+    daily: tuple[DailyWindow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GridTerms:
+    """The grid's limits at one moment."""
+
+    import_terms: dict[str, float] = field(default_factory=dict)
+    export_terms: dict[str, float] = field(default_factory=dict)
+    subscription_w: float | None = None  # the subscription in force (server or configured)
+    subscription_source: str | None = None  # "server" or "configured"
+    reserved_w: float = 0.0  # extra capacity granted and in force
+    envelope_import_w: float | None = None
+    envelope_export_w: float | None = None
+    emergency_w: float | None = None
+
+
+def _in_force(windows: Iterable[Window], moment: datetime) -> list[Window]:
+    return [window for window in windows if window.covers(moment)]
+
+
+def _subscription(
+    schedule: GridSchedule, policy: GridPolicy, moment: datetime
+) -> tuple[float | None, str | None]:
+    announced = _in_force(schedule.subscriptions, moment)
+    if announced:
+        return min(window.value_w for window in announced), "server"
+    if policy.subscription_w is not None:
+        return policy.subscription_w, "configured"
+    return None, None
+
+
+def _lowest(windows: Iterable[Window], moment: datetime) -> float | None:
+    values = [window.value_w for window in _in_force(windows, moment)]
+    return min(values) if values else None
+
+
+def _emergency_w(schedule: GridSchedule, policy: GridPolicy, moment: datetime) -> float | None:
+    values = [
+        policy.emergency_limit_w if math.isnan(window.value_w) else window.value_w
+        for window in _in_force(schedule.emergencies, moment)
+    ]
+    return min(values) if values else None
+
+
+def grid_terms(
+    schedule: GridSchedule | None, policy: GridPolicy, moment: datetime, local_clock: time | None = None
+) -> GridTerms:
+    """The named limit terms in force at ``moment`` (``local_clock`` for the daily schedule)."""
+    schedule = schedule or GridSchedule()
+    import_terms: dict[str, float] = {}
+    export_terms: dict[str, float] = {}
+    subscription, source = _subscription(schedule, policy, moment)
+    reserved = sum(window.value_w for window in _in_force(schedule.reservations, moment))
+    if subscription is not None:
+        if reserved > 0:
+            import_terms[TERM_RESERVATION] = subscription + reserved
+        else:
+            import_terms[TERM_SUBSCRIPTION] = subscription
+    envelope_w = _lowest(schedule.import_limits, moment)
+    if envelope_w is not None:
+        import_terms[TERM_ENVELOPE] = envelope_w
+    if local_clock is not None:
+        daily = [window.value_w for window in policy.daily if window.covers(local_clock)]
+        if daily:
+            import_terms[TERM_SCHEDULE] = min(daily)
+    emergency_w = _emergency_w(schedule, policy, moment)
+    if emergency_w is not None:
+        import_terms[TERM_EMERGENCY] = emergency_w
+    export_envelope_w = _lowest(schedule.export_limits, moment)
+    if export_envelope_w is not None:
+        export_terms[TERM_ENVELOPE] = export_envelope_w
+    export_sub = _in_force(schedule.export_subscriptions, moment)
+    if export_sub:
+        export_terms[TERM_SUBSCRIPTION] = sum(window.value_w for window in export_sub)
+    if policy.export_limit_w is not None:
+        export_terms[TERM_SCHEDULE] = policy.export_limit_w
+    return GridTerms(
+        import_terms=import_terms,
+        export_terms=export_terms,
+        subscription_w=subscription,
+        subscription_source=source,
+        reserved_w=reserved,
+        envelope_import_w=envelope_w,
+        envelope_export_w=export_envelope_w,
+        emergency_w=emergency_w,
+    )
+
+
+def next_change(schedule: GridSchedule | None, moment: datetime) -> datetime | None:
+    """The first moment after ``moment`` at which a server window starts or ends."""
+    if schedule is None:
+        return None
+    for boundary in schedule.boundaries():
+        if boundary > moment:
+            return boundary
+    return None
+
+
+def upcoming(windows: Iterable[Window], moment: datetime, count: int = 12) -> list[Window]:
+    """Windows not yet over at ``moment``, soonest first."""
+    return sorted((window for window in windows if window.end > moment), key=lambda window: window.start)[
+        :count
+    ]
