@@ -219,7 +219,7 @@ async def test_options_tuning_with_errors_and_recovery(
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["tuning", "priority"]
+    assert result["menu_options"] == ["tuning", "priority", "grid", "grid_server"]
     result = await hass.config_entries.options.async_configure(result["flow_id"], {"next_step_id": "tuning"})
     assert result["step_id"] == "tuning"
     good = {

@@ -11,6 +11,7 @@ from .configuration import setup_from_entry
 from .const import DOMAIN, MANUFACTURER, MODEL_PANEL, PLATFORMS
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator, PanelCapacityRuntimeData
 from .engine import ConfigError
+from .grid_coordinator import GridCoordinator
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -34,6 +35,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
             translation_placeholders={"error": str(err)},
         ) from err
     await coordinator.async_load()
+    grid = GridCoordinator(hass, entry)
+    await grid.async_load()
+    coordinator.grid = grid
+    grid.on_change = coordinator.async_request_step
     panel_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},
@@ -43,9 +48,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
         entry_type=dr.DeviceEntryType.SERVICE,
     )
     coordinator.panel_device_id = panel_device.id
-    entry.runtime_data = PanelCapacityRuntimeData(coordinator=coordinator)
+    entry.runtime_data = PanelCapacityRuntimeData(coordinator=coordinator, grid=grid)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_start()
+    entry.async_on_unload(grid.async_shutdown_timers)
+    grid.async_track_boundaries()
+    if grid.server is not None:
+        # The server may be slow or down: control starts now, the grid's limits follow.
+        entry.async_create_background_task(hass, grid.async_refresh(), f"{DOMAIN} first grid poll")
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
 
@@ -53,6 +63,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
 async def async_unload_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
     """Unload a panel, giving back every load it holds."""
     await entry.runtime_data.coordinator.async_release()
+    await entry.runtime_data.grid.async_unload()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
@@ -65,3 +76,4 @@ async def _async_entry_updated(hass: HomeAssistant, entry: PanelCapacityConfigEn
 async def async_remove_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> None:
     """Forget the stored controller memory of a removed panel."""
     await PanelCapacityCoordinator.async_remove_store(hass, entry)
+    await GridCoordinator.async_remove_store(hass, entry)

@@ -1,4 +1,4 @@
-"""Config flow: the panel and its meter; options: tuning and load priority; subentries: loads."""
+"""Config flow: the panel and its meter; options: tuning, load priority and the grid; subentries: loads."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ from homeassistant.config_entries import (
     OptionsFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import ATTR_SUPPORTED_FEATURES, ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
+from homeassistant.const import (
+    ATTR_SUPPORTED_FEATURES,
+    ATTR_UNIT_OF_MEASUREMENT,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_NAME,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+)
 from homeassistant.core import HomeAssistant, State, callback, split_entity_id
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
@@ -28,10 +36,15 @@ from .const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
     CONF_CONTINUOUS_PCT,
+    CONF_EMERGENCY_LIMIT_KW,
+    CONF_EXPORT_ACTUATOR,
+    CONF_EXPORT_LIMIT_KW,
     CONF_EXPORT_SENSOR,
+    CONF_GRID_SERVER,
     CONF_HYSTERESIS_W,
     CONF_IMPORT_SENSOR,
     CONF_LARGEST_STEP_W,
+    CONF_LIMIT_SCHEDULE,
     CONF_LOAD_ORDER,
     CONF_MANUAL_HOLD_S,
     CONF_MARGIN_W,
@@ -43,7 +56,10 @@ from .const import (
     CONF_NEVER_SHED,
     CONF_NOMINAL_W,
     CONF_PHASES,
+    CONF_POLL_INTERVAL_S,
     CONF_POWER_SENSOR,
+    CONF_PROGRAM,
+    CONF_PROTOCOL_VERSION,
     CONF_RATING_A,
     CONF_RESERVE_IDLE,
     CONF_RESPONSE_S,
@@ -51,10 +67,14 @@ from .const import (
     CONF_SITE_SENSOR,
     CONF_STALENESS_S,
     CONF_STEP,
+    CONF_SUBSCRIPTION_KW,
     CONF_SUPPLY,
     CONF_UNIT,
+    CONF_VEN_NAME,
     CONF_VOLTAGE_V,
     DEFAULT_CONTINUOUS_PCT,
+    DEFAULT_EMERGENCY_LIMIT_KW,
+    DEFAULT_POLL_INTERVAL_S,
     DOMAIN,
     LEVEL_DOMAINS,
     METERING_NET,
@@ -67,6 +87,16 @@ from .const import (
     WATCHDOG_INTERVAL,
 )
 from .engine import Supply
+from .grid.client import (
+    VERSION_301,
+    VERSION_310,
+    OpenAdrAuthError,
+    OpenAdrConnectionError,
+    OpenAdrError,
+    ProgramNotFoundError,
+)
+from .grid.schedule import ScheduleError, parse_daily_schedule
+from .grid_coordinator import ServerSettings, make_client
 from .readings import SUPPORTED_UNITS, state_number
 
 if TYPE_CHECKING:
@@ -147,6 +177,66 @@ TUNING_SCHEMA = probatio.Schema(
         probatio.Required(CONF_RESERVE_IDLE): selector.BooleanSelector(),
     }
 )
+
+
+GRID_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(CONF_SUBSCRIPTION_KW): _number(0, 10000, "kW", "any"),
+        probatio.Optional(CONF_LIMIT_SCHEDULE): selector.TextSelector(
+            selector.TextSelectorConfig(multiline=True)
+        ),
+        probatio.Optional(CONF_EXPORT_LIMIT_KW): _number(0, 10000, "kW", "any"),
+        probatio.Required(CONF_EMERGENCY_LIMIT_KW, default=DEFAULT_EMERGENCY_LIMIT_KW): _number(
+            0, 10000, "kW", "any"
+        ),
+    }
+)
+GRID_SERVER_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(CONF_URL): selector.TextSelector(
+            selector.TextSelectorConfig(type=selector.TextSelectorType.URL)
+        ),
+        probatio.Optional(CONF_CLIENT_ID): selector.TextSelector(),
+        probatio.Optional(CONF_CLIENT_SECRET): selector.TextSelector(
+            selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+        ),
+        probatio.Optional(CONF_PROGRAM): selector.TextSelector(),
+        probatio.Optional(CONF_VEN_NAME): selector.TextSelector(),
+        probatio.Required(CONF_PROTOCOL_VERSION, default=VERSION_310): _select(
+            CONF_PROTOCOL_VERSION, [VERSION_310, VERSION_301]
+        ),
+        probatio.Required(CONF_VERIFY_SSL, default=True): selector.BooleanSelector(),
+        probatio.Required(CONF_POLL_INTERVAL_S, default=DEFAULT_POLL_INTERVAL_S): _number(10, 3600, "s"),
+    }
+)
+CREDENTIALS_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_CLIENT_ID): selector.TextSelector(),
+        probatio.Required(CONF_CLIENT_SECRET): selector.TextSelector(
+            selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+        ),
+    }
+)
+SERVER_TEXT_FIELDS = (CONF_URL, CONF_CLIENT_ID, CONF_PROGRAM, CONF_VEN_NAME)
+
+
+async def _server_errors(hass: HomeAssistant, server: ServerSettings) -> dict[str, str]:
+    """Check the server: fetch a token, then find the program. Errors keyed by field."""
+    if not server.url.lower().startswith(("https://", "http://")):
+        return {CONF_URL: "invalid_url"}
+    client = make_client(hass, server)
+    try:
+        await client.authenticate()
+        await client.find_program(server.program)
+    except OpenAdrAuthError:
+        return {CONF_CLIENT_SECRET: "invalid_auth"}
+    except ProgramNotFoundError:
+        return {CONF_PROGRAM: "program_not_found"}
+    except OpenAdrConnectionError:
+        return {CONF_URL: "cannot_connect"}
+    except OpenAdrError:
+        return {CONF_URL: "not_openadr"}
+    return {}
 
 
 def _sensor_error(hass: HomeAssistant, entity_id: str) -> str | None:
@@ -288,13 +378,41 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         return await self._panel_step("reconfigure", user_input, dict(entry.data) | {CONF_NAME: entry.title})
 
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The grid server stopped accepting the credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Enter new credentials for the grid server; they are checked before they are saved."""
+        entry = self._get_reauth_entry()
+        current = dict(entry.data.get(CONF_GRID_SERVER) or {})
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            updated = current | user_input
+            server = ServerSettings.from_data(updated)
+            if server is None:
+                return self.async_abort(reason="no_grid_server")
+            errors = await _server_errors(self.hass, server)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data_updates={CONF_GRID_SERVER: updated})
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                CREDENTIALS_SCHEMA, {CONF_CLIENT_ID: (user_input or current).get(CONF_CLIENT_ID)}
+            ),
+            errors=errors,
+            description_placeholders={"url": str(current.get(CONF_URL, ""))},
+        )
+
 
 class PanelCapacityOptionsFlow(OptionsFlow):
     """Tuning of the control loop, and the priority order of the loads."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose what to change."""
-        return self.async_show_menu(step_id="init", menu_options=["tuning", "priority"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["tuning", "priority", "grid", "grid_server"]
+        )
 
     async def async_step_tuning(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Margins, hysteresis, hold-offs and timeouts."""
@@ -348,6 +466,68 @@ class PanelCapacityOptionsFlow(OptionsFlow):
             step_id="priority", data_schema=schema, errors=errors, description_placeholders=placeholders
         )
 
+    async def async_step_grid(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The grid's limits that need no server: a subscription, a daily schedule, an export limit."""
+        errors: dict[str, str] = {}
+        placeholders = {"line": ""}
+        if user_input is not None:
+            try:
+                parse_daily_schedule(str(user_input.get(CONF_LIMIT_SCHEDULE) or ""))
+            except ScheduleError as err:
+                errors[CONF_LIMIT_SCHEDULE] = "invalid_schedule"
+                placeholders["line"] = err.text
+            if not errors:
+                options = {
+                    key: value
+                    for key, value in self.config_entry.options.items()
+                    if key not in (CONF_SUBSCRIPTION_KW, CONF_LIMIT_SCHEDULE, CONF_EXPORT_LIMIT_KW)
+                }
+                kept = {key: value for key, value in user_input.items() if value not in (None, "")}
+                return self.async_create_entry(data=options | kept)
+        return self.async_show_form(
+            step_id="grid",
+            data_schema=self.add_suggested_values_to_schema(
+                GRID_SCHEMA, user_input or dict(self.config_entry.options)
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_grid_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The utility's OpenADR 3 server; checked before it is saved. An empty address removes it."""
+        entry = self.config_entry
+        current = dict(entry.data.get(CONF_GRID_SERVER) or {})
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            updated = {
+                key: value.strip() if isinstance(value, str) else value for key, value in user_input.items()
+            }
+            if not updated.get(CONF_CLIENT_SECRET) and current.get(CONF_CLIENT_SECRET):
+                updated[CONF_CLIENT_SECRET] = current[CONF_CLIENT_SECRET]  # left empty: keep it
+            if not updated.get(CONF_URL):
+                data = {key: value for key, value in entry.data.items() if key != CONF_GRID_SERVER}
+                self.hass.config_entries.async_update_entry(entry, data=data)
+                return self.async_create_entry(data=dict(entry.options))
+            for key in (*SERVER_TEXT_FIELDS, CONF_CLIENT_SECRET):
+                if not updated.get(key):
+                    errors[key] = "required"
+            server = ServerSettings.from_data(updated)
+            if not errors and server is not None:
+                errors = await _server_errors(self.hass, server)
+            if not errors:
+                self.hass.config_entries.async_update_entry(
+                    entry, data=dict(entry.data) | {CONF_GRID_SERVER: updated}
+                )
+                return self.async_create_entry(data=dict(entry.options))
+        suggested = {
+            key: value for key, value in (user_input or current).items() if key != CONF_CLIENT_SECRET
+        }
+        return self.async_show_form(
+            step_id="grid_server",
+            data_schema=self.add_suggested_values_to_schema(GRID_SERVER_SCHEMA, suggested),
+            errors=errors,
+        )
+
 
 LOAD_SCHEMA = probatio.Schema(
     {
@@ -378,6 +558,7 @@ MODULATED_LOAD_SCHEMA = probatio.Schema(
         probatio.Required(CONF_MAX): _number(0, 100000, "", "any"),
         probatio.Required(CONF_STEP, default=1): _number(0, 100000, "", "any"),
         probatio.Required(CONF_ALLOW_OFF, default=False): selector.BooleanSelector(),
+        probatio.Required(CONF_EXPORT_ACTUATOR, default=False): selector.BooleanSelector(),
         **COMMON_LOAD_FIELDS,
     }
 )

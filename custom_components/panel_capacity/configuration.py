@@ -11,6 +11,7 @@ from .const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
     CONF_CONTINUOUS_PCT,
+    CONF_EXPORT_ACTUATOR,
     CONF_EXPORT_SENSOR,
     CONF_HYSTERESIS_W,
     CONF_IMPORT_SENSOR,
@@ -168,6 +169,7 @@ def load_from_subentry(
         step_w=float(data.get(CONF_STEP) or 0) * factor if modulated else 0.0,
         allow_off=bool(data.get(CONF_ALLOW_OFF, False)) if modulated else True,
         never_shed=bool(data.get(CONF_NEVER_SHED, False)),
+        export=modulated and bool(data.get(CONF_EXPORT_ACTUATOR, False)),
         min_on_s=float(data.get(CONF_MIN_ON_S) or 0),
         min_off_s=float(data.get(CONF_MIN_OFF_S) or 0),
     )

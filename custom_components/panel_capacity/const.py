@@ -87,3 +87,30 @@ STEP_COOLDOWN_S: Final = 0.5
 SERVICE_TIMEOUT_S: Final = 10
 STORAGE_VERSION: Final = 1
 STORAGE_SAVE_DELAY_S: Final = 10
+
+# The grid (OpenADR 3). Server connection, kept in the entry's data under CONF_GRID_SERVER.
+CONF_GRID_SERVER: Final = "grid_server"
+CONF_PROGRAM: Final = "program"
+CONF_VEN_NAME: Final = "ven_name"
+CONF_PROTOCOL_VERSION: Final = "protocol_version"
+CONF_POLL_INTERVAL_S: Final = "poll_interval_s"
+DEFAULT_POLL_INTERVAL_S: Final = 60
+# Grid settings that need no server, kept in the options.
+CONF_SUBSCRIPTION_KW: Final = "subscription_kw"
+CONF_LIMIT_SCHEDULE: Final = "limit_schedule"
+CONF_EXPORT_LIMIT_KW: Final = "export_limit_kw"
+CONF_EMERGENCY_LIMIT_KW: Final = "emergency_limit_kw"
+DEFAULT_EMERGENCY_LIMIT_KW: Final = 0.0
+# Subentry data: an export actuator (PV inverter or battery limit).
+CONF_EXPORT_ACTUATOR: Final = "export"
+
+EVENT_RESERVATION: Final = "panel_capacity_reservation"
+# While a reservation request waits for its answer, the server is polled this often.
+PENDING_POLL_S: Final = 5
+# After failures the poll interval doubles up to this.
+MAX_BACKOFF_S: Final = 1800
+# A server unreachable this long: its cached envelopes are dropped and the subscription holds.
+UNREACHABLE_GRACE_S: Final = 300
+# A pending request not answered in this long stops the fast polling.
+PENDING_TIMEOUT_S: Final = 900
+GRID_STORAGE_VERSION: Final = 1

@@ -67,6 +67,8 @@ from .readings import actuator_available, actuator_is_on, service_call, state_nu
 
 if TYPE_CHECKING:
     from .configuration import LoadBinding, PanelSetup
+    from .grid.schedule import GridTerms
+    from .grid_coordinator import GridCoordinator
 
 # A configured entity missing this long after start gets a Repairs issue.
 MISSING_GRACE_S = 60.0
@@ -88,6 +90,7 @@ class PanelCapacityRuntimeData:
     """Runtime data of a config entry."""
 
     coordinator: PanelCapacityCoordinator
+    grid: GridCoordinator
 
 
 type PanelCapacityConfigEntry = ConfigEntry[PanelCapacityRuntimeData]
@@ -108,6 +111,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self.enabled = True
         self.user_cap_w: float | None = None
         self.panel_device_id: str | None = None
+        self.grid: GridCoordinator | None = None
+        self.grid_terms: GridTerms | None = None  # the grid's terms at the last step
         self.recent_actions: deque[dict[str, Any]] = deque(maxlen=25)
         self._store = self._make_store(hass, entry)
         self._lock = asyncio.Lock()
@@ -218,6 +223,11 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._schedule()
 
     @callback
+    def async_request_step(self) -> None:
+        """Run a step soon (the grid's limits changed)."""
+        self._schedule()
+
+    @callback
     def _schedule(self) -> None:
         if self._running and not self._stopped:
             self._debouncer.async_schedule_call()
@@ -273,11 +283,17 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
 
     def _read(self, now: float) -> StepInput:
         terms = {TERM_USER_CAP: self.user_cap_w} if self.user_cap_w is not None else {}
+        export_terms: dict[str, float] = {}
+        if self.grid is not None:
+            self.grid_terms = self.grid.terms_at(dt_util.utc_from_timestamp(now))
+            terms |= self.grid_terms.import_terms
+            export_terms = self.grid_terms.export_terms
         return StepInput(
             now=now,
             site=self._site_reading(),
             loads={load.subentry_id: self._load_input(load) for load in self.setup.loads},
             limit_terms=terms,
+            export_terms=export_terms,
             enabled=self.enabled,
             day=dt_util.now().date().toordinal(),
         )

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTime
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .coordinator import PanelCapacityConfigEntry
+from .const import DOMAIN
+from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .engine import ControllerState, LoadReason, LoadState, LoadStatus, Status
 from .engine.model import TERM_LARGEST_STEP, TERM_PANEL, TERM_USER_CAP
 from .entity import PanelCapacityEntity, PanelCapacityLoadEntity
+from .grid.reservations import ReservationStatus
+from .grid.schedule import TERM_EMERGENCY, TERM_ENVELOPE, TERM_RESERVATION, TERM_SCHEDULE, TERM_SUBSCRIPTION
+from .grid_coordinator import GridConnection, GridCoordinator, reservation_response
 
 PARALLEL_UPDATES = 0
 
@@ -29,7 +36,17 @@ def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else dt_util.utc_from_timestamp(timestamp).isoformat()
 
 
-LIMIT_TERMS = [TERM_PANEL, TERM_LARGEST_STEP, TERM_USER_CAP]
+LIMIT_TERMS = [
+    TERM_PANEL,
+    TERM_LARGEST_STEP,
+    TERM_USER_CAP,
+    TERM_SUBSCRIPTION,
+    TERM_RESERVATION,
+    TERM_ENVELOPE,
+    TERM_SCHEDULE,
+    TERM_EMERGENCY,
+]
+EXPORT_TERMS = [TERM_ENVELOPE, TERM_SUBSCRIPTION, TERM_SCHEDULE]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,16 +64,17 @@ class LoadSensorDescription(SensorEntityDescription):
     value_fn: Callable[[LoadStatus], float | str | None]
 
 
+# What every power sensor has in common (in W; grid sensors are shown in kW).
+POWER: dict[str, Any] = {
+    "device_class": SensorDeviceClass.POWER,
+    "state_class": SensorStateClass.MEASUREMENT,
+    "native_unit_of_measurement": UnitOfPower.WATT,
+}
+
+
 def _power(key: str, value_fn: Callable[[Status], float | None], **kwargs: Any) -> PanelSensorDescription:
     return PanelSensorDescription(
-        key=key,
-        translation_key=key,
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        suggested_display_precision=0,
-        value_fn=value_fn,
-        **kwargs,
+        key=key, translation_key=key, suggested_display_precision=0, value_fn=value_fn, **POWER, **kwargs
     )
 
 
@@ -190,6 +208,141 @@ LOAD_SENSORS: tuple[LoadSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class GridSensorDescription(SensorEntityDescription):
+    """A grid sensor, read from the panel's last step and the grid's state."""
+
+    value_fn: Callable[[PanelCapacityCoordinator, GridCoordinator], float | str | datetime | None]
+    attributes_fn: Callable[[PanelCapacityCoordinator, GridCoordinator], Mapping[str, Any]] | None = None
+    needs_server: bool = False
+
+
+def _grid_import_limit(panel: PanelCapacityCoordinator, _grid: GridCoordinator) -> float | None:
+    terms = panel.grid_terms.import_terms if panel.grid_terms else {}
+    return min(terms.values()) if terms else None
+
+
+def _next_reservation_attributes(
+    _panel: PanelCapacityCoordinator, grid: GridCoordinator
+) -> Mapping[str, Any]:
+    reservation = grid.next_reservation(dt_util.utcnow())
+    return reservation_response(reservation) if reservation is not None else {}
+
+
+def _last_reservation_attributes(
+    _panel: PanelCapacityCoordinator, grid: GridCoordinator
+) -> Mapping[str, Any]:
+    reservation = grid.last_reservation()
+    return reservation_response(reservation) if reservation is not None else {}
+
+
+def _available_now(_panel: PanelCapacityCoordinator, grid: GridCoordinator) -> float | None:
+    coming = grid.upcoming_availability(dt_util.utcnow())
+    return coming[0]["available_kw"] * 1000 if coming else None
+
+
+def _grid_power(key: str, value_fn: Any, **kwargs: Any) -> GridSensorDescription:
+    return GridSensorDescription(
+        key=key,
+        translation_key=key,
+        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        value_fn=value_fn,
+        **POWER,
+        **kwargs,
+    )
+
+
+GRID_SENSORS: tuple[GridSensorDescription, ...] = (
+    _grid_power(
+        "subscription",
+        lambda panel, _grid: panel.grid_terms.subscription_w if panel.grid_terms else None,
+        attributes_fn=lambda panel, _grid: {
+            "source": panel.grid_terms.subscription_source if panel.grid_terms else None
+        },
+    ),
+    _grid_power(
+        "reserved_capacity", lambda panel, _grid: panel.grid_terms.reserved_w if panel.grid_terms else None
+    ),
+    _grid_power(
+        "grid_import_limit",
+        _grid_import_limit,
+        attributes_fn=lambda panel, _grid: {
+            f"{name}_w": value
+            for name, value in (panel.grid_terms.import_terms if panel.grid_terms else {}).items()
+        },
+    ),
+    _grid_power(
+        "export_limit",
+        lambda panel, _grid: panel.data.export_limit.effective_w if panel.data.export_limit else None,
+        attributes_fn=lambda panel, _grid: {
+            "binding": panel.data.export_limit.binding if panel.data.export_limit else None,
+            "export_headroom_w": panel.data.export_headroom_w,
+        },
+    ),
+    GridSensorDescription(
+        key="time_over_export_limit",
+        translation_key="time_over_export_limit",
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda panel, _grid: panel.data.accounting.seconds_over_export_limit,
+    ),
+    GridSensorDescription(
+        key="grid_connection",
+        translation_key="grid_connection",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(GridConnection.ALL),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda _panel, grid: grid.data.connection,
+        attributes_fn=lambda _panel, grid: {
+            "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
+            "last_error": grid.data.last_error,
+            "program_id": grid.data.program_id,
+        },
+        needs_server=True,
+    ),
+    GridSensorDescription(
+        key="next_reservation",
+        translation_key="next_reservation",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda _panel, grid: (
+            reservation.start if (reservation := grid.next_reservation(dt_util.utcnow())) else None
+        ),
+        attributes_fn=_next_reservation_attributes,
+        needs_server=True,
+    ),
+    GridSensorDescription(
+        key="last_reservation_status",
+        translation_key="last_reservation_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in ReservationStatus],
+        value_fn=lambda _panel, grid: (
+            reservation.status.value if (reservation := grid.last_reservation()) else None
+        ),
+        attributes_fn=_last_reservation_attributes,
+        needs_server=True,
+    ),
+    _grid_power(
+        "available_capacity",
+        _available_now,
+        attributes_fn=lambda _panel, grid: {"intervals": grid.upcoming_availability(dt_util.utcnow())},
+        needs_server=True,
+    ),
+    GridSensorDescription(
+        key="fees_committed",
+        translation_key="fees_committed",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        value_fn=lambda _panel, grid: grid.fees_committed(dt_util.utcnow()),
+        needs_server=True,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: PanelCapacityConfigEntry,
@@ -198,6 +351,21 @@ async def async_setup_entry(
     """Add the panel's sensors and each load's sensors (on the load's subentry)."""
     coordinator = entry.runtime_data.coordinator
     async_add_entities(PanelSensor(coordinator, description) for description in PANEL_SENSORS)
+    grid = entry.runtime_data.grid
+    wanted = [
+        description
+        for description in GRID_SENSORS
+        if grid.configured and (grid.server is not None or not description.needs_server)
+    ]
+    async_add_entities(GridSensor(coordinator, grid, description) for description in wanted)
+    # Grid sensors of settings that were removed since: gone, not left unavailable.
+    registry = er.async_get(hass)
+    for description in GRID_SENSORS:
+        if description in wanted:
+            continue
+        unique_id = f"{entry.entry_id}_{description.key}"
+        if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
+            registry.async_remove(entity_id)
     for load_id in coordinator.loads:
         async_add_entities(
             (LoadSensor(coordinator, load_id, description) for description in LOAD_SENSORS),
@@ -233,3 +401,39 @@ class LoadSensor(PanelCapacityLoadEntity, SensorEntity):
         """The value from the latest status."""
         load = self.coordinator.data.loads.get(self.load_id)
         return None if load is None else self.entity_description.value_fn(load)
+
+
+class GridSensor(PanelCapacityEntity, SensorEntity):
+    """A sensor of the grid's limits and reservations, on the panel's device."""
+
+    entity_description: GridSensorDescription
+
+    def __init__(
+        self, coordinator: PanelCapacityCoordinator, grid: GridCoordinator, description: GridSensorDescription
+    ) -> None:
+        """Follow the panel's steps and the grid's polls."""
+        super().__init__(coordinator, description)
+        self.grid = grid
+        if description.device_class is SensorDeviceClass.MONETARY:
+            self._attr_native_unit_of_measurement = coordinator.hass.config.currency
+
+    async def async_added_to_hass(self) -> None:
+        """Also listen to the grid coordinator."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.grid.async_add_listener(self._on_grid_update))
+
+    @callback
+    def _on_grid_update(self) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def native_value(self) -> float | str | datetime | None:
+        """The value from the panel's last step and the grid's state."""
+        return self.entity_description.value_fn(self.coordinator, self.grid)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that belong with the value."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator, self.grid)

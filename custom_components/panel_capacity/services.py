@@ -1,8 +1,8 @@
-"""Service actions: plan a new load (NEC 220.87 and what management would do)."""
+"""Service actions: plan a new load; ask the grid for a reservation of extra capacity, or cancel one."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 import probatio
@@ -17,6 +17,8 @@ from homeassistant.util import dt as dt_util
 from .configuration import watts_per_unit
 from .const import DOMAIN, UNIT_AMPERE
 from .coordinator import PanelCapacityConfigEntry
+from .grid.reservations import RequestError
+from .grid_coordinator import reservation_response
 from .history import async_panel_history
 from .simulation.plan import NewLoad, nec_220_87, simulate_new_load
 
@@ -31,6 +33,39 @@ ATTR_DAYS = "days"
 # Hourly history: the simulated meter reads once a minute.
 PLAN_SENSOR_PERIOD_S = 60.0
 DEFAULT_HOURS_A_DAY = 4.0
+
+SERVICE_REQUEST_RESERVATION = "request_reservation"
+SERVICE_CANCEL_RESERVATION = "cancel_reservation"
+ATTR_START = "start"
+ATTR_DURATION = "duration"
+ATTR_MAX_FEE = "max_fee_per_kw"
+ATTR_WAIT = "wait"
+ATTR_REQUEST_ID = "request_id"
+DEFAULT_WAIT = timedelta(seconds=30)
+MAX_WAIT = timedelta(minutes=5)
+
+REQUEST_RESERVATION_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Optional(ATTR_START): cv.datetime,
+        probatio.Required(ATTR_DURATION): cv.positive_time_period,
+        probatio.Required(ATTR_POWER_KW): probatio.All(
+            probatio.Coerce(float), probatio.Range(min=0.1, max=1000)
+        ),
+        probatio.Optional(ATTR_MAX_FEE, default=0.0): probatio.All(
+            probatio.Coerce(float), probatio.Range(min=0, max=1_000_000)
+        ),
+        probatio.Optional(ATTR_WAIT, default=DEFAULT_WAIT): probatio.All(
+            cv.time_period, probatio.Range(min=timedelta(0), max=MAX_WAIT)
+        ),
+    }
+)
+CANCEL_RESERVATION_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_REQUEST_ID): cv.string,
+    }
+)
 
 PLAN_LOAD_SCHEMA = probatio.Schema(
     {
@@ -61,8 +96,30 @@ def async_setup_services(hass: HomeAssistant) -> None:
     async def plan_load(call: ServiceCall) -> ServiceResponse:
         return await _async_plan_load(hass, call)
 
+    async def request_reservation(call: ServiceCall) -> ServiceResponse:
+        return await _async_request_reservation(hass, call)
+
+    async def cancel_reservation(call: ServiceCall) -> ServiceResponse:
+        entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+        cancelled = await entry.runtime_data.grid.async_cancel_reservation(call.data[ATTR_REQUEST_ID])
+        return reservation_response(cancelled)
+
     hass.services.async_register(
         DOMAIN, SERVICE_PLAN_LOAD, plan_load, schema=PLAN_LOAD_SCHEMA, supports_response=SupportsResponse.ONLY
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_REQUEST_RESERVATION,
+        request_reservation,
+        schema=REQUEST_RESERVATION_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CANCEL_RESERVATION,
+        cancel_reservation,
+        schema=CANCEL_RESERVATION_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
 
 
@@ -123,3 +180,26 @@ async def _async_plan_load(hass: HomeAssistant, call: ServiceCall) -> dict[str, 
         "nec_220_87": nec_220_87(history.demand, panel.rating_w, power, shaving=history.shaving),
         "management": management,
     }
+
+
+async def _async_request_reservation(hass: HomeAssistant, call: ServiceCall) -> dict[str, Any]:
+    entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    grid = entry.runtime_data.grid
+    if grid.server is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
+    start = call.data.get(ATTR_START) or dt_util.utcnow()
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt_util.get_default_time_zone())
+    try:
+        reservation = await grid.async_request_reservation(
+            dt_util.as_utc(start),
+            call.data[ATTR_DURATION],
+            call.data[ATTR_POWER_KW] * 1000,
+            call.data[ATTR_MAX_FEE],
+            call.data[ATTR_WAIT],
+        )
+    except RequestError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key=f"reservation_{err.key}"
+        ) from err
+    return reservation_response(reservation) | {"availability": grid.upcoming_availability(dt_util.utcnow())}

@@ -1,0 +1,657 @@
+"""The grid's side of a panel: subscription, reservations and envelopes, from options or OpenADR 3.
+
+Without a server the coordinator only holds the user's grid settings (a
+subscription, a daily limit schedule, an export limit). With one it polls the
+server's events, turns them into a limit schedule (pure code in ``grid``),
+answers reservation requests, keeps the reservations across restarts, and
+tells the panel when a limit starts or ends so the panel acts on the second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+import math
+from typing import TYPE_CHECKING, Any, TypedDict
+import uuid
+
+from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_URL, CONF_VERIFY_SSL
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_EMERGENCY_LIMIT_KW,
+    CONF_EXPORT_LIMIT_KW,
+    CONF_GRID_SERVER,
+    CONF_LIMIT_SCHEDULE,
+    CONF_POLL_INTERVAL_S,
+    CONF_PROGRAM,
+    CONF_PROTOCOL_VERSION,
+    CONF_SUBSCRIPTION_KW,
+    CONF_VEN_NAME,
+    DEFAULT_EMERGENCY_LIMIT_KW,
+    DEFAULT_POLL_INTERVAL_S,
+    DOMAIN,
+    EVENT_RESERVATION,
+    GRID_STORAGE_VERSION,
+    LOGGER,
+    MAX_BACKOFF_S,
+    PENDING_POLL_S,
+    PENDING_TIMEOUT_S,
+    STORAGE_SAVE_DELAY_S,
+    UNREACHABLE_GRACE_S,
+)
+from .grid.client import (
+    REQUEST_TIMEOUT_S,
+    VERSION_301,
+    VERSION_310,
+    OpenAdrAuthError,
+    OpenAdrClient,
+    OpenAdrConnectionError,
+    OpenAdrError,
+    OpenAdrNotSupportedError,
+    OpenAdrResponseError,
+    ProgramNotFoundError,
+)
+from .grid.model import GridDataError, parse_event
+from .grid.reservations import (
+    Reservation,
+    ReservationStatus,
+    check_request,
+    fingerprint,
+    infer_answer,
+    request_report,
+)
+from .grid.schedule import (
+    GridPolicy,
+    GridSchedule,
+    GridTerms,
+    ScheduleError,
+    Window,
+    build_schedule,
+    grid_terms,
+    next_change,
+    next_daily_boundary,
+    parse_daily_schedule,
+    upcoming,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+SINCE_EVER = datetime.min.replace(tzinfo=UTC)
+FOREVER = datetime.max.replace(tzinfo=UTC)
+
+
+class GridConnection:
+    """States of the connection to the server."""
+
+    NOT_CONFIGURED = "not_configured"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    PROGRAM_NOT_FOUND = "program_not_found"
+    BAD_ANSWER = "bad_answer"  # answers, but with something unusable (not JSON, too large, refused)
+
+    ALL = (NOT_CONFIGURED, CONNECTING, CONNECTED, UNREACHABLE, AUTH_FAILED, PROGRAM_NOT_FOUND, BAD_ANSWER)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """How to reach the utility's OpenADR 3 server (VTN)."""
+
+    url: str
+    client_id: str
+    client_secret: str
+    program: str
+    ven_name: str
+    version: str = VERSION_310
+    verify_ssl: bool = True
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+
+    @classmethod
+    def from_data(cls, data: Any) -> ServerSettings | None:
+        """The server settings kept in a config entry's data, if any."""
+        if not isinstance(data, dict) or not data.get(CONF_URL):
+            return None
+        return cls(
+            url=str(data[CONF_URL]),
+            client_id=str(data.get(CONF_CLIENT_ID, "")),
+            client_secret=str(data.get(CONF_CLIENT_SECRET, "")),
+            program=str(data.get(CONF_PROGRAM, "")),
+            ven_name=str(data.get(CONF_VEN_NAME, "")),
+            version=VERSION_301 if data.get(CONF_PROTOCOL_VERSION) == VERSION_301 else VERSION_310,
+            verify_ssl=bool(data.get(CONF_VERIFY_SSL, True)),
+            poll_interval_s=float(data.get(CONF_POLL_INTERVAL_S, DEFAULT_POLL_INTERVAL_S)),
+        )
+
+
+def make_client(hass: HomeAssistant, server: ServerSettings) -> OpenAdrClient:
+    """A client on Home Assistant's shared session (certificates verified unless turned off)."""
+    session = async_get_clientsession(hass, verify_ssl=server.verify_ssl)
+    return OpenAdrClient(
+        session,
+        server.url,
+        server.client_id,
+        server.client_secret,
+        version=server.version,
+        timeout_s=REQUEST_TIMEOUT_S,
+    )
+
+
+def _kw(options: Any, key: str) -> float | None:
+    value = options.get(key)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        return None
+    return float(value) * 1000.0
+
+
+def policy_from_options(options: Any) -> GridPolicy:
+    """The grid settings kept in the options (a damaged schedule is left out, and logged)."""
+    try:
+        daily = parse_daily_schedule(str(options.get(CONF_LIMIT_SCHEDULE) or ""))
+    except ScheduleError as err:
+        LOGGER.warning("Ignoring the limit schedule: %s", err)
+        daily = ()
+    emergency = _kw(options, CONF_EMERGENCY_LIMIT_KW)
+    return GridPolicy(
+        subscription_w=_kw(options, CONF_SUBSCRIPTION_KW),
+        export_limit_w=_kw(options, CONF_EXPORT_LIMIT_KW),
+        emergency_limit_w=emergency if emergency is not None else DEFAULT_EMERGENCY_LIMIT_KW * 1000,
+        daily=daily,
+    )
+
+
+class StoredGrid(TypedDict):
+    """What the grid side keeps across restarts (never the cached envelopes)."""
+
+    reservations: list[dict[str, Any]]
+    server_subscription_w: float | None
+
+
+@dataclass(slots=True)
+class GridData:
+    """The grid's state, for entities and the panel."""
+
+    connection: str
+    schedule: GridSchedule  # what is in force (the server's, or the fallback)
+    reservations: list[Reservation] = field(default_factory=list)
+    last_success: datetime | None = None
+    last_error: str | None = None
+    program_id: str | None = None
+
+
+class GridCoordinator(DataUpdateCoordinator[GridData]):
+    """Polls the utility's server, when there is one, and keeps the grid's limits."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+        """Read the settings; nothing is sent until the first refresh."""
+        self.server = ServerSettings.from_data(entry.data.get(CONF_GRID_SERVER))
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{entry.title} grid",
+            update_interval=timedelta(seconds=self.server.poll_interval_s) if self.server else None,
+        )
+        self.policy = policy_from_options(entry.options)
+        self.client = make_client(hass, self.server) if self.server else None
+        self._store = self._make_store(hass, entry)
+        self._server_schedule: GridSchedule | None = None
+        self._server_subscription_w: float | None = None
+        self._program_id: str | None = None
+        self._failures = 0
+        self._unreachable_since: datetime | None = None
+        self._logged_bad: set[str] = set()
+        self._boundary_unsub: CALLBACK_TYPE | None = None
+        self.on_change: Callable[[], None] | None = None  # the panel's step
+        self.data = GridData(
+            connection=GridConnection.CONNECTING if self.server else GridConnection.NOT_CONFIGURED,
+            schedule=self._fallback_schedule([]),
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether any grid limit is set up: a server, a subscription, a schedule or an export limit."""
+        policy = self.policy
+        return bool(
+            self.server
+            or policy.subscription_w is not None
+            or policy.daily
+            or policy.export_limit_w is not None
+        )
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def async_load(self) -> None:
+        """Take back the reservations and the last subscription the server announced."""
+        stored = await self._store.async_load()
+        reservations: list[Reservation] = []
+        if isinstance(stored, dict):
+            for raw in stored.get("reservations") or ():
+                reservation = Reservation.from_dict(raw)
+                if reservation is not None:
+                    reservations.append(reservation)
+            sub = stored.get("server_subscription_w")
+            if isinstance(sub, (int, float)) and math.isfinite(sub) and sub >= 0:
+                self._server_subscription_w = float(sub)
+        # After a restart (perhaps a power outage) cached envelopes are gone: re-read them.
+        self.data = replace(
+            self.data, reservations=reservations, schedule=self._fallback_schedule(reservations)
+        )
+
+    @callback
+    def async_shutdown_timers(self) -> None:
+        """Cancel the boundary timer."""
+        if self._boundary_unsub is not None:
+            self._boundary_unsub()
+            self._boundary_unsub = None
+
+    def _stored(self) -> StoredGrid:
+        return {
+            "reservations": [reservation.as_dict() for reservation in self.data.reservations],
+            "server_subscription_w": self._server_subscription_w,
+        }
+
+    async def async_unload(self) -> None:
+        """Stop the timers and write what must survive a restart now."""
+        self.async_shutdown_timers()
+        await self._store.async_save(self._stored())
+
+    @callback
+    def _save(self) -> None:
+        self._store.async_delay_save(self._stored, STORAGE_SAVE_DELAY_S)
+
+    @staticmethod
+    def _make_store(hass: HomeAssistant, entry: ConfigEntry[Any]) -> Store[StoredGrid]:
+        return Store(hass, GRID_STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.grid")
+
+    @classmethod
+    async def async_remove_store(cls, hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+        """Forget what a removed panel stored about the grid."""
+        await cls._make_store(hass, entry).async_remove()
+
+    # ----------------------------------------------------------------- terms
+
+    def terms_at(self, now: datetime) -> GridTerms:
+        """The grid's limit terms in force at ``now``."""
+        return grid_terms(self.data.schedule, self.policy, now, dt_util.as_local(now).time())
+
+    def _fallback_schedule(self, reservations: list[Reservation]) -> GridSchedule:
+        """What holds without the server's schedule: its last subscription and our granted reservations."""
+        subs = (
+            (Window(SINCE_EVER, FOREVER, self._server_subscription_w),)
+            if self._server_subscription_w is not None and self.server is not None
+            else ()
+        )
+        granted = tuple(
+            Window(r.start, r.end, r.granted_w, r.fee)
+            for r in reservations
+            if r.status is ReservationStatus.GRANTED
+        )
+        return GridSchedule(subscriptions=subs, reservations=granted)
+
+    @callback
+    def async_track_boundaries(self) -> None:
+        """Wake the panel when a window starts or ends, to the second."""
+        self.async_shutdown_timers()
+        now = dt_util.utcnow()
+        candidates = [next_change(self.data.schedule, now)]
+        candidates.append(next_daily_boundary(self.policy.daily, dt_util.as_local(now)))
+        moments = [moment for moment in candidates if moment is not None]
+        if not moments:
+            return
+        self._boundary_unsub = async_track_point_in_utc_time(self.hass, self._on_boundary, min(moments))
+
+    @callback
+    def _on_boundary(self, _now: datetime) -> None:
+        self._boundary_unsub = None
+        self._notify()
+        self.async_track_boundaries()
+
+    @callback
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # --------------------------------------------------------------- polling
+
+    async def _async_update_data(self) -> GridData:
+        """Read the events; never raises, so the grid's entities keep their last values."""
+        if self.client is None or self.server is None:
+            return self.data
+        now = dt_util.utcnow()
+        try:
+            if self._program_id is None:
+                self._program_id = (await self.client.find_program(self.server.program)).program_id
+            raw_events = await self.client.events(self._program_id)
+        except OpenAdrAuthError as err:
+            return self._auth_failed(str(err))
+        except OpenAdrNotSupportedError as err:
+            if self._program_id is None:
+                return self._failed(GridConnection.PROGRAM_NOT_FOUND, str(err), now)
+            return self._failed(GridConnection.UNREACHABLE, str(err), now)
+        except ProgramNotFoundError as err:
+            return self._failed(GridConnection.PROGRAM_NOT_FOUND, str(err), now)
+        except OpenAdrResponseError as err:
+            return self._failed(GridConnection.BAD_ANSWER, str(err), now)
+        except OpenAdrError as err:
+            return self._failed(GridConnection.UNREACHABLE, str(err), now)
+        return self._succeeded(raw_events, now)
+
+    def _parse(self, raw_events: list[Any], now: datetime) -> GridSchedule:
+        events = []
+        for raw in raw_events:
+            try:
+                event = parse_event(raw, now)
+            except GridDataError as err:
+                self._log_bad(str(err), str(err))
+                continue
+            if event.skipped:
+                self._log_bad(
+                    f"{event.event_id}:{event.modified}", f"event {event.event_id}: {event.skipped}"
+                )
+            if event.program_id is not None and event.program_id != self._program_id:
+                continue
+            if not self._for_us(event.targets, event.slots):
+                continue
+            events.append(event)
+        return build_schedule(events)
+
+    def _for_us(self, targets: tuple[str, ...], slots: tuple[Any, ...]) -> bool:
+        """Events that could raise the limit must be meant for this VEN; lowering ones are always taken."""
+        if not targets or self.server is None:
+            return True
+        if self.server.ven_name in targets:
+            return True
+        raising = {"IMPORT_CAPACITY_SUBSCRIPTION", "IMPORT_CAPACITY_RESERVATION", "IMPORT_CAPACITY_AVAILABLE"}
+        return not any(raising & set(slot.values) for slot in slots)
+
+    def _log_bad(self, key: str, message: str) -> None:
+        if key not in self._logged_bad:
+            self._logged_bad.add(key)
+            LOGGER.warning("Ignoring part of the grid server's data: %s", message)
+
+    def _succeeded(self, raw_events: list[Any], now: datetime) -> GridData:
+        if self._failures:
+            LOGGER.info("The grid server %s is reachable again", self.server.url if self.server else "")
+        self._failures = 0
+        self._unreachable_since = None
+        schedule = self._parse(raw_events, now)
+        in_force = [window.value_w for window in schedule.subscriptions if window.covers(now)]
+        if in_force:
+            self._server_subscription_w = min(in_force)
+        self._server_schedule = schedule
+        reservations = self._answer(schedule, self.data.reservations, now)
+        self._set_interval(reservations)
+        data = GridData(
+            connection=GridConnection.CONNECTED,
+            schedule=schedule,
+            reservations=reservations,
+            last_success=now,
+            program_id=self._program_id,
+        )
+        self._after_update(data)
+        return data
+
+    def _failed(self, connection: str, message: str, now: datetime) -> GridData:
+        self._failures += 1
+        if self._failures == 1:
+            LOGGER.warning(
+                "Cannot read the grid server %s: %s", self.server.url if self.server else "", message
+            )
+            self._unreachable_since = now
+        schedule = self.data.schedule
+        if self._unreachable_since is not None and now - self._unreachable_since >= timedelta(
+            seconds=UNREACHABLE_GRACE_S
+        ):
+            # Per the User Guide: without the server, the subscription holds.
+            self._server_schedule = None
+            self._program_id = None  # look it up again on return
+            schedule = self._fallback_schedule(self.data.reservations)
+        self._set_interval(self.data.reservations)
+        data = replace(self.data, connection=connection, last_error=message[:200], schedule=schedule)
+        self._after_update(data)
+        return data
+
+    def _auth_failed(self, message: str) -> GridData:
+        LOGGER.warning("The grid server refused the credentials: %s", message)
+        if self.config_entry is not None:
+            self.config_entry.async_start_reauth(self.hass)
+        self.update_interval = None  # until the credentials are fixed (the entry then reloads)
+        data = replace(
+            self.data,
+            connection=GridConnection.AUTH_FAILED,
+            last_error=message[:200],
+            schedule=self._fallback_schedule(self.data.reservations),
+        )
+        self._after_update(data)
+        return data
+
+    def _after_update(self, data: GridData) -> None:
+        old_terms = self.terms_at(dt_util.utcnow())
+        self.data = data
+        self._save()
+        self.async_track_boundaries()
+        if self.terms_at(dt_util.utcnow()) != old_terms:
+            self._notify()
+
+    def _set_interval(self, reservations: list[Reservation]) -> None:
+        if self.server is None:
+            return
+        interval = self.server.poll_interval_s
+        if self._failures:
+            interval = min(interval * 2 ** min(self._failures, 16), MAX_BACKOFF_S)
+        elif any(self._waiting(reservation) for reservation in reservations):
+            interval = min(interval, PENDING_POLL_S)
+        self.update_interval = timedelta(seconds=interval)
+
+    @staticmethod
+    def _waiting(reservation: Reservation) -> bool:
+        age = dt_util.utcnow() - reservation.posted_at
+        return reservation.status is ReservationStatus.PENDING and age < timedelta(seconds=PENDING_TIMEOUT_S)
+
+    def _answer(
+        self, schedule: GridSchedule, reservations: list[Reservation], now: datetime
+    ) -> list[Reservation]:
+        """Read the server's answers to our requests; fire an event for each change."""
+        answered: list[Reservation] = []
+        for reservation in reservations:
+            if reservation.end <= now - timedelta(days=1):
+                continue  # long over: forget it
+            new = infer_answer(reservation, schedule, reservations, now)
+            if new.status is not reservation.status:
+                self._fire(new)
+            answered.append(new)
+        return answered
+
+    @callback
+    def _fire(self, reservation: Reservation) -> None:
+        entry_id = self.config_entry.entry_id if self.config_entry else None
+        LOGGER.info(
+            "Reservation of %.1f kW from %s: %s",
+            reservation.requested_w / 1000,
+            reservation.start,
+            reservation.status,
+        )
+        self.hass.bus.async_fire(
+            EVENT_RESERVATION, {"entry_id": entry_id} | reservation_response(reservation)
+        )
+
+    # ---------------------------------------------------------- reservations
+
+    async def async_request_reservation(
+        self, start: datetime, duration: timedelta, power_w: float, max_fee: float, wait: timedelta
+    ) -> Reservation:
+        """Ask the server for extra import capacity; wait up to ``wait`` for its answer."""
+        if self.client is None or self.server is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_grid_server")
+        now = dt_util.utcnow()
+        check_request(start, duration, power_w, max_fee, now)
+        try:
+            if self._program_id is None:
+                self._program_id = (await self.client.find_program(self.server.program)).program_id
+            # Fresh events: the answer is read from how they change after the request.
+            self.async_set_updated_data(self._succeeded(await self.client.events(self._program_id), now))
+            schedule = self._server_schedule or self.data.schedule
+            if schedule.request_event_id is None:
+                raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_reservation_program")
+            reservation = Reservation(
+                request_id=uuid.uuid4().hex[:12],
+                start=start,
+                end=start + duration,
+                requested_w=power_w,
+                max_fee=max_fee,
+                posted_at=now,
+                event_id=schedule.request_event_id,
+                reservation_fp=fingerprint(schedule.reservation_fingerprint),
+                availability_fp=fingerprint(schedule.availability_fingerprint),
+            )
+            report = request_report(
+                reservation,
+                schedule.request_event_id,
+                self.server.ven_name,
+                self._program_id if self.server.version == VERSION_301 else None,
+                f"{self.hass.config.currency}_PER_KW",
+            )
+            created = await self.client.post_report(report)
+        except OpenAdrAuthError as err:
+            self.async_set_updated_data(self._auth_failed(str(err)))
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="grid_auth_failed") from err
+        except OpenAdrError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="grid_request_failed",
+                translation_placeholders={"error": str(err)[:200]},
+            ) from err
+        report_id = created.get("id")
+        reservation = replace(reservation, report_id=str(report_id) if report_id is not None else None)
+        self._fire(reservation)
+        reservations = [*self.data.reservations, reservation]
+        self._set_interval(reservations)  # before the update, which schedules the next poll
+        self.async_set_updated_data(replace(self.data, reservations=reservations))
+        self._save()
+        return await self._await_answer(reservation.request_id, wait)
+
+    async def _await_answer(self, request_id: str, wait: timedelta) -> Reservation:
+        """Poll fast until the request is answered or ``wait`` is over."""
+        deadline = dt_util.utcnow() + wait
+        while True:
+            current = self.reservation(request_id)
+            if current is None or current.status is not ReservationStatus.PENDING:
+                break
+            if dt_util.utcnow() >= deadline:
+                break
+            await self.async_refresh()
+            current = self.reservation(request_id)
+            if current is None or current.status is not ReservationStatus.PENDING:
+                break
+            remaining = (deadline - dt_util.utcnow()).total_seconds()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(float(PENDING_POLL_S) / 5, remaining))
+        result = self.reservation(request_id)
+        assert result is not None  # noqa: S101 - requests are only dropped a day after they end
+        return result
+
+    def reservation(self, request_id: str) -> Reservation | None:
+        """One of our requests by its id."""
+        for reservation in self.data.reservations:
+            if reservation.request_id == request_id:
+                return reservation
+        return None
+
+    async def async_cancel_reservation(self, request_id: str) -> Reservation:
+        """Withdraw a request; HomeAssistantError when the server does not allow it."""
+        reservation = self.reservation(request_id)
+        if reservation is None or reservation.status is ReservationStatus.CANCELLED:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_reservation",
+                translation_placeholders={"request_id": request_id},
+            )
+        if self.client is None or reservation.report_id is None:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_grid_server")
+        try:
+            await self.client.delete_report(reservation.report_id)
+        except OpenAdrNotSupportedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="cancel_not_supported"
+            ) from err
+        except OpenAdrAuthError as err:
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="grid_auth_failed") from err
+        except (OpenAdrConnectionError, OpenAdrError) as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="grid_request_failed",
+                translation_placeholders={"error": str(err)[:200]},
+            ) from err
+        cancelled = replace(
+            reservation, status=ReservationStatus.CANCELLED, granted_w=0.0, decided_at=dt_util.utcnow()
+        )
+        self._fire(cancelled)
+        reservations = [cancelled if r.request_id == request_id else r for r in self.data.reservations]
+        schedule = (
+            self.data.schedule if self._server_schedule is not None else self._fallback_schedule(reservations)
+        )
+        self.async_set_updated_data(replace(self.data, reservations=reservations, schedule=schedule))
+        self._save()
+        await self.async_request_refresh()
+        self._notify()
+        return cancelled
+
+    # ---------------------------------------------------------------- views
+
+    def upcoming_availability(self, now: datetime) -> list[dict[str, Any]]:
+        """The capacity the server offers from now on, with its price."""
+        return [
+            {
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "available_kw": round(window.value_w / 1000, 3),
+                "price_per_kw": window.price,
+            }
+            for window in upcoming(self.data.schedule.availability, now)
+        ]
+
+    def next_reservation(self, now: datetime) -> Reservation | None:
+        """The granted reservation in force now, or the next one to start."""
+        granted = [r for r in self.data.reservations if r.status is ReservationStatus.GRANTED and r.end > now]
+        return min(granted, key=lambda r: r.start) if granted else None
+
+    def last_reservation(self) -> Reservation | None:
+        """The request made most recently (they are kept in the order they were made)."""
+        return self.data.reservations[-1] if self.data.reservations else None
+
+    def fees_committed(self, now: datetime) -> float:
+        """What the granted reservations not yet over cost (fee per kW x kW)."""
+        return round(sum(r.committed_fee for r in self.data.reservations if r.end > now), 2)
+
+
+def reservation_response(reservation: Reservation) -> dict[str, Any]:
+    """A reservation as services and events report it."""
+    return {
+        "request_id": reservation.request_id,
+        "status": reservation.status.value,
+        "start": reservation.start.isoformat(),
+        "end": reservation.end.isoformat(),
+        "requested_kw": round(reservation.requested_w / 1000, 3),
+        "granted_kw": round(reservation.granted_w / 1000, 3),
+        "fee_per_kw": reservation.fee,
+        "required_fee_per_kw": reservation.required_fee,
+        "max_fee_per_kw": reservation.max_fee,
+        "report_id": reservation.report_id,
+    }
