@@ -326,6 +326,12 @@ def test_subscription_holds_and_reservation_adds_only_inside_its_interval():
     assert schedule.request_event_id == "0"
 
 
+def test_without_a_report_descriptor_requests_answer_the_subscription_event():
+    bare = {key: value for key, value in SUBSCRIPTION.items() if key != "reportDescriptors"}
+    assert schedule_of(bare).request_event_id == "0"
+    assert schedule_of().request_event_id is None
+
+
 def test_configured_subscription_is_the_fallback():
     policy = GridPolicy(subscription_w=7000.0)
     assert grid_terms(None, policy, NOW).import_terms == {"subscription": 7000.0}
@@ -450,10 +456,17 @@ def request(start=None, hours=1, kw=5.0, fee=1.0, schedule=None, **fields) -> Re
     )
 
 
-def test_pending_until_the_server_changes_an_event():
+def test_pending_until_the_server_changes_an_event_or_a_while_passes():
     before = schedule_of(SUBSCRIPTION, availability_event(at(18), (3.0, 0.5)))
     pending = request(schedule=before)
     assert infer_answer(pending, before, [], NOW).status is ReservationStatus.PENDING
+    assert infer_answer(pending, before, [], NOW + timedelta(seconds=19)).status is ReservationStatus.PENDING
+    # A server that refuses without touching its events: read the availability as it stands.
+    late = infer_answer(pending, before, [], NOW + timedelta(seconds=20))
+    assert late.status is ReservationStatus.DENIED_NO_CAPACITY
+    priced = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 2.0)))
+    asked = request(schedule=priced, fee=1.0)
+    assert infer_answer(asked, priced, [], NOW + timedelta(seconds=25)).required_fee == 2.0
 
 
 def test_granted_with_the_fee_charged():
@@ -535,8 +548,8 @@ def test_available_at_the_price_but_not_granted_waits_then_is_denied():
     before = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5)))
     asked = request(schedule=before, fee=1.0)
     after = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5), modified="a2"))
-    assert infer_answer(asked, after, [], NOW + timedelta(seconds=30)).status is ReservationStatus.PENDING
-    late = infer_answer(asked, after, [], NOW + timedelta(minutes=5))
+    assert infer_answer(asked, after, [], NOW + timedelta(seconds=59)).status is ReservationStatus.PENDING
+    late = infer_answer(asked, after, [], NOW + timedelta(seconds=60))
     assert late.status is ReservationStatus.DENIED_NO_CAPACITY
 
 

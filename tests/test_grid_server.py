@@ -113,9 +113,11 @@ async def grid_entry(
 
 
 async def poll(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 60) -> None:
-    """Let the poll interval pass (the meter keeps reporting), then the panel's step."""
-    await advance(hass, freezer, seconds)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    """Let time pass in 5 s ticks (the meter keeps reporting), each poll answered before the next tick."""
+    while seconds > 0:
+        await advance(hass, freezer, min(5.0, seconds))
+        await hass.async_block_till_done(wait_background_tasks=True)
+        seconds -= 5.0
     await settle(hass)
 
 
@@ -436,6 +438,10 @@ async def test_rejected_token_is_renewed_and_refused_credentials_start_reauth(
     await poll(hass, freezer)
     assert state_of(CONNECTION) == "connected"  # a new token was fetched and the call retried
     assert len(vtn.issued_tokens) == tokens + 1
+    vtn.fail_next(401, path_contains="/events")
+    await poll(hass, freezer)
+    assert state_of(CONNECTION) == "connected"
+    assert len(vtn.issued_tokens) == tokens + 2
     vtn.revoke_tokens()
     vtn.reject_credentials = True
     await poll(hass, freezer)
@@ -726,3 +732,21 @@ async def test_request_with_refused_credentials(
         await reserve(hass, grid_entry, power_kw=2)
     assert err.value.translation_key == "grid_auth_failed"
     assert state_of(CONNECTION) == "auth_failed"
+
+
+async def test_a_server_that_refuses_without_changing_its_events(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    vtn.on_report = None  # the report is stored; the business logic never answers
+    low_fee = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=0.1, wait={"seconds": 0})
+    assert low_fee["status"] == "pending"
+    await poll(hass, freezer, 25)
+    grid = grid_entry.runtime_data.grid
+    assert grid.reservation(low_fee["request_id"]).status.value == "denied_fee_required"
+    fair = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=1.0, wait={"seconds": 0})
+    await poll(hass, freezer, 30)
+    assert grid.reservation(fair["request_id"]).status.value == "pending"  # capacity listed: wait for a grant
+    await poll(hass, freezer, 35)
+    assert grid.reservation(fair["request_id"]).status.value == "denied_no_capacity"
+    assert state_of("sensor.main_panel_last_reservation_request") == "denied_no_capacity"
+    assert grid.update_interval == timedelta(seconds=60)

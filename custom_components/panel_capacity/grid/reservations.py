@@ -11,7 +11,9 @@ from them (User Guide 8.10.2):
 * denied, fee required: not granted, but enough capacity is available over the
   whole request at a price above the fee offered;
 * denied, no capacity: not granted, and not enough available (or none listed);
-* pending: neither event has changed since the request was posted.
+* pending: neither event has changed since the request was posted, for a
+  little while; a server whose business logic leaves the events as they are
+  when it refuses is read from the availability after that.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ if TYPE_CHECKING:
 
 # Differences smaller than this (W) are rounding.
 POWER_TOLERANCE_W = 1.0
-# A server that has changed one of the two events but not granted waits this
-# long for the other before the request counts as denied.
-ANSWER_GRACE = timedelta(minutes=2)
+# How long an unchanged pair of events means "not answered yet".
+ANSWER_TIMEOUT = timedelta(seconds=20)
+# Capacity listed at an acceptable price but no grant: how long to wait for the
+# reservation event (a server may post it after the availability one).
+ANSWER_GRACE = timedelta(seconds=60)
 # Requests may start a little in the past (clock differences) and last this long at most.
 MAX_DURATION = timedelta(days=7)
 MAX_REQUEST_W = 1_000_000.0
@@ -168,7 +172,6 @@ def request_report(
     ``program_id`` is given for OpenADR 3.0.1, which requires it in reports.
     """
     report: dict[str, Any] = {
-        "objectType": "REPORT",
         "eventID": event_id,
         "clientName": client_name,
         "reportName": f"capacity_reservation_{reservation.request_id}",
@@ -284,7 +287,7 @@ def infer_answer(
         return replace(
             reservation, status=ReservationStatus.DENIED_NO_CAPACITY, granted_w=0.0, decided_at=now
         )
-    if not changed_res and not changed_avail:
+    if not changed_res and not changed_avail and now - reservation.posted_at < ANSWER_TIMEOUT:
         return reservation  # the server has not answered yet
     available = least_over(schedule.availability, start, end, add=False)
     price = _highest_price(schedule.availability, start, end)

@@ -154,6 +154,9 @@ def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
             reservation_fp.append(event.fingerprint)
         if any(IMPORT_AVAILABLE in slot.values for slot in event.slots):
             availability_fp.append(event.fingerprint)
+    if request_event is None and kinds["sub"]:
+        # No event asks for reservation requests explicitly (it should): answer the subscription's.
+        request_event = kinds["sub"][0].event_id
     return GridSchedule(
         subscriptions=tuple(kinds["sub"]),
         export_subscriptions=tuple(kinds["export_sub"] + kinds["export_res"]),
