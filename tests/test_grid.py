@@ -548,8 +548,8 @@ def test_available_at_the_price_but_not_granted_waits_then_is_denied():
     before = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5)))
     asked = request(schedule=before, fee=1.0)
     after = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5), modified="a2"))
-    assert infer_answer(asked, after, [], NOW + timedelta(seconds=59)).status is ReservationStatus.PENDING
-    late = infer_answer(asked, after, [], NOW + timedelta(seconds=60))
+    assert infer_answer(asked, after, [], NOW + timedelta(seconds=19)).status is ReservationStatus.PENDING
+    late = infer_answer(asked, after, [], NOW + timedelta(seconds=20))
     assert late.status is ReservationStatus.DENIED_NO_CAPACITY
 
 

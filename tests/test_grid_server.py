@@ -744,9 +744,34 @@ async def test_a_server_that_refuses_without_changing_its_events(
     grid = grid_entry.runtime_data.grid
     assert grid.reservation(low_fee["request_id"]).status.value == "denied_fee_required"
     fair = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=1.0, wait={"seconds": 0})
-    await poll(hass, freezer, 30)
+    await poll(hass, freezer, 15)
     assert grid.reservation(fair["request_id"]).status.value == "pending"  # capacity listed: wait for a grant
-    await poll(hass, freezer, 35)
+    await poll(hass, freezer, 10)
     assert grid.reservation(fair["request_id"]).status.value == "denied_no_capacity"
     assert state_of("sensor.main_panel_last_reservation_request") == "denied_no_capacity"
     assert grid.update_interval == timedelta(seconds=60)
+
+
+async def test_a_request_without_a_start_begins_at_the_current_quarter_hour(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    freezer.move_to(at(12, 7, 30))
+    response = await hass.services.async_call(
+        DOMAIN,
+        "request_reservation",
+        {
+            "config_entry_id": grid_entry.entry_id,
+            "duration": {"minutes": 30},
+            "power_kw": 1.5,
+            "max_fee_per_kw": 1,
+        },
+        blocking=True,
+        return_response=True,
+    )
+    await settle(hass)
+    assert response["status"] == "granted"
+    assert vtn.reports[-1]["resources"][0]["intervalPeriod"] == {
+        "start": "2026-06-01T12:00:00Z",
+        "duration": "PT30M",
+    }
+    assert float(state_of(LIMIT)) == 6500  # in force at once

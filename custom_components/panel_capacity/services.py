@@ -187,7 +187,11 @@ async def _async_request_reservation(hass: HomeAssistant, call: ServiceCall) -> 
     grid = entry.runtime_data.grid
     if grid.server is None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
-    start = call.data.get(ATTR_START) or dt_util.utcnow()
+    # Utilities grant on a grid of whole quarter hours: "now" is the current one.
+    now = dt_util.utcnow()
+    start = call.data.get(ATTR_START) or now.replace(
+        minute=now.minute - now.minute % 15, second=0, microsecond=0
+    )
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt_util.get_default_time_zone())
     try:

@@ -38,7 +38,7 @@ POWER_TOLERANCE_W = 1.0
 ANSWER_TIMEOUT = timedelta(seconds=20)
 # Capacity listed at an acceptable price but no grant: how long to wait for the
 # reservation event (a server may post it after the availability one).
-ANSWER_GRACE = timedelta(seconds=60)
+ANSWER_GRACE = timedelta(seconds=20)
 # Requests may start a little in the past (clock differences) and last this long at most.
 MAX_DURATION = timedelta(days=7)
 MAX_REQUEST_W = 1_000_000.0
