@@ -131,13 +131,8 @@ def test_payload_names_that_are_not_strings():
 
 def test_both_target_formats():
     assert target_names(["home-1", "group-a"]) == ("home-1", "group-a")
-    assert target_names(
-        [{"type": "VEN_NAME", "values": ["home-1"]}, {"type": "GROUP", "values": ["a", 2]}]
-    ) == (
-        "home-1",
-        "a",
-        "2",
-    )
+    maps = [{"type": "VEN_NAME", "values": ["home-1"]}, {"type": "GROUP", "values": ["a", 2]}]
+    assert target_names(maps) == ("home-1", "a")  # values are strings
     assert target_names(None) == ()
     assert target_names([None, {"type": "X"}]) == ()
 
@@ -227,7 +222,8 @@ def test_malformed_intervals_are_skipped_not_fatal():
         [],
         {"intervals": []},  # no id
         {"id": True, "intervals": []},
-        {"id": "1"},  # no intervals
+        {"id": "1", "intervals": "nope"},
+        {"id": 10**30, "intervals": []},
         {"id": "1", "intervals": [], "intervalPeriod": {"start": "garbage"}},
     ],
 )
@@ -253,6 +249,7 @@ def test_report_descriptor_marks_the_request_event_and_targets_both_formats():
 
 def test_programs():
     assert parse_program({"id": 3, "programName": "dycm"}).program_id == "3"
+    assert parse_program({"id": "p-1", "programName": 7}).name == ""
     with pytest.raises(GridDataError):
         parse_program({"programName": "x"})
     with pytest.raises(GridDataError):
@@ -373,6 +370,111 @@ def test_overlapping_envelopes_take_the_lowest():
     assert grid_terms(schedule, GridPolicy(), at(12, 40)).import_terms == {"envelope": 3000.0}
 
 
+def test_an_event_without_intervals_only_asks_for_reports():
+    parsed = parse_event(
+        {"id": "4", "reportDescriptors": [{"payloadType": "IMPORT_CAPACITY_RESERVATION"}]}, NOW
+    )
+    assert parsed.slots == ()
+    assert parsed.report_requested  # the User Guide's example names it so
+    assert (
+        schedule_of(
+            {"id": "4", "reportDescriptors": [{"payloadType": "CAPACITY_RESERVATION"}]}
+        ).request_event_id
+        == "4"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"id": "1", "payloadDescriptors": 5, "reportDescriptors": True, "intervals": []},
+        {
+            "id": "1",
+            "intervalPeriod": {"start": "2026-06-01T00:00:00Z", "duration": "PT1H"},
+            "intervals": [{"payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [10**400]}]}],
+        },
+        {
+            "id": "1",
+            "intervals": [
+                {
+                    "intervalPeriod": {"start": "9999-12-31T23:30:00Z", "duration": "PT1H"},
+                    "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [1]}],
+                }
+            ],
+        },
+        {
+            "id": "1",
+            "intervals": [
+                {
+                    "intervalPeriod": {"start": "9999-12-31T23:30:00-05:00", "duration": "PT1H"},
+                    "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [1]}],
+                }
+            ],
+        },
+        {"id": "1", "targets": [{"type": "VEN_NAME", "values": [10**5000]}], "intervals": []},
+    ],
+    ids=["wrong-types", "huge-integer", "end-beyond-calendar", "offset-beyond-calendar", "huge-target"],
+)
+def test_wrong_types_and_overflows_leave_out_only_what_is_bad(raw):
+    parsed = parse_event(raw, NOW)
+    assert parsed.slots == ()
+
+
+def test_now_is_when_the_event_was_first_seen():
+    raw = event(
+        "8",
+        [{"payloads": [payload("IMPORT_CAPACITY_LIMIT", 3.0)]}],
+        intervalPeriod={"start": "0001-01-01", "duration": "PT30M"},
+    )
+    later = NOW + timedelta(minutes=40)
+    assert parse_event(raw, later, first_seen=NOW).slots[0].end == NOW + timedelta(minutes=30)
+    assert parse_event(raw, later).slots[0].start == later
+    # The fingerprint follows what the server sent, not the time it was read.
+    assert parse_event(raw, later, NOW).fingerprint == parse_event(raw, later + timedelta(1)).fingerprint
+
+
+def test_restated_lists_and_newer_events():
+    old_grants = reservation_event((at(18), "PT1H", 5.0, 0.5))
+    # The server posts the full list again as a new event instead of updating the old one.
+    new_grants = reservation_event((at(18), "PT1H", 5.0, 0.5), (at(19), "PT1H", 2.0, 0.5)) | {
+        "id": "21",
+        "modificationDateTime": "2026-06-01 11:30:00",
+    }
+    schedule = schedule_of(SUBSCRIPTION, old_grants, new_grants)
+    assert grid_terms(schedule, GridPolicy(), at(18, 30)).reserved_w == 5000.0  # not counted twice
+    assert grid_terms(schedule, GridPolicy(), at(19, 30)).reserved_w == 2000.0
+    # An empty restated list (every grant gone) means no reservation at all.
+    emptied = {
+        "id": "22",
+        "modificationDateTime": "2026-06-01 11:45:00",
+        "intervals": [],
+        "payloadDescriptors": [{"payloadType": "IMPORT_CAPACITY_RESERVATION", "units": "KW"}],
+    }
+    assert (
+        grid_terms(schedule_of(SUBSCRIPTION, old_grants, emptied), GridPolicy(), at(18, 30)).reserved_w == 0.0
+    )
+    # A newer subscription and a newer envelope replace the older ones, even when higher.
+    higher = event(
+        "30",
+        [{"payloads": [payload("IMPORT_CAPACITY_SUBSCRIPTION", 8.0)]}],
+        intervalPeriod={"start": "2026-01-01T00:00:00Z", "duration": "P9999Y"},
+        modificationDateTime="2026-06-01 11:50:00",
+    )
+    doe_old = event(
+        "31",
+        [{"payloads": [payload("IMPORT_CAPACITY_LIMIT", 3.0)]}],
+        intervalPeriod={"start": "2026-06-01T12:00:00Z", "duration": "PT1H"},
+    )
+    doe_new = event(
+        "32",
+        [{"payloads": [payload("IMPORT_CAPACITY_LIMIT", 4.0)]}],
+        intervalPeriod={"start": "2026-06-01T12:00:00Z", "duration": "PT1H"},
+        modificationDateTime="2026-06-01 11:55:00",
+    )
+    terms = grid_terms(schedule_of(SUBSCRIPTION, higher, doe_old, doe_new), GridPolicy(), at(12, 30))
+    assert terms.import_terms == {"subscription": 8000.0, "envelope": 4000.0}
+
+
 def test_emergencies():
     alert = event(
         "9",
@@ -381,22 +483,39 @@ def test_emergencies():
     )
     with_number = event(
         "10",
-        [{"payloads": [payload("IMPORT_CAPACITY_LIMIT", 2.0)]}],
-        eventName="emergency_reduction",
+        [
+            {
+                "payloads": [
+                    payload("IMPORT_CAPACITY_LIMIT", 2.0),
+                    {"type": "ALERT_BLACK_START", "values": ["x"]},
+                ]
+            }
+        ],
         intervalPeriod={"start": "2026-06-01T13:00:00Z", "duration": "PT1H"},
+    )
+    named_only = event(
+        "12",
+        [{"payloads": [payload("IMPORT_CAPACITY_LIMIT", 2.5)]}],
+        eventName="emergency",
+        intervalPeriod={"start": "2026-06-01T16:00:00Z", "duration": "PT1H"},
     )
     simple = event(
         "11",
         [{"payloads": [payload("SIMPLE", 3)]}],
         intervalPeriod={"start": "2026-06-01T14:00:00Z", "duration": "PT1H"},
     )
-    schedule = schedule_of(SUBSCRIPTION, alert, with_number, simple)
+    schedule = schedule_of(SUBSCRIPTION, alert, with_number, simple, named_only)
     policy = GridPolicy(emergency_limit_w=1500.0)
     assert grid_terms(schedule, policy, at(12, 5)).import_terms["emergency"] == 1500.0
     assert grid_terms(schedule, policy, at(13, 5)).import_terms["emergency"] == 2000.0
     assert "envelope" not in grid_terms(schedule, policy, at(13, 5)).import_terms
     assert grid_terms(schedule, policy, at(14, 5)).import_terms["emergency"] == 1500.0
     assert "emergency" not in grid_terms(schedule, policy, at(15)).import_terms
+    # A name is not an emergency: its limit is an envelope.
+    assert grid_terms(schedule, policy, at(16, 5)).import_terms == {
+        "subscription": 6000.0,
+        "envelope": 2500.0,
+    }
 
 
 def test_daily_schedule():
@@ -460,13 +579,13 @@ def test_pending_until_the_server_changes_an_event_or_a_while_passes():
     before = schedule_of(SUBSCRIPTION, availability_event(at(18), (3.0, 0.5)))
     pending = request(schedule=before)
     assert infer_answer(pending, before, [], NOW).status is ReservationStatus.PENDING
-    assert infer_answer(pending, before, [], NOW + timedelta(seconds=19)).status is ReservationStatus.PENDING
+    assert infer_answer(pending, before, [], NOW + timedelta(seconds=119)).status is ReservationStatus.PENDING
     # A server that refuses without touching its events: read the availability as it stands.
-    late = infer_answer(pending, before, [], NOW + timedelta(seconds=20))
+    late = infer_answer(pending, before, [], NOW + timedelta(seconds=120))
     assert late.status is ReservationStatus.DENIED_NO_CAPACITY
     priced = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 2.0)))
     asked = request(schedule=priced, fee=1.0)
-    assert infer_answer(asked, priced, [], NOW + timedelta(seconds=25)).required_fee == 2.0
+    assert infer_answer(asked, priced, [], NOW + timedelta(seconds=125)).required_fee == 2.0
 
 
 def test_granted_with_the_fee_charged():
@@ -548,8 +667,8 @@ def test_available_at_the_price_but_not_granted_waits_then_is_denied():
     before = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5)))
     asked = request(schedule=before, fee=1.0)
     after = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 0.5), modified="a2"))
-    assert infer_answer(asked, after, [], NOW + timedelta(seconds=19)).status is ReservationStatus.PENDING
-    late = infer_answer(asked, after, [], NOW + timedelta(seconds=20))
+    assert infer_answer(asked, after, [], NOW + timedelta(seconds=119)).status is ReservationStatus.PENDING
+    late = infer_answer(asked, after, [], NOW + timedelta(seconds=120))
     assert late.status is ReservationStatus.DENIED_NO_CAPACITY
 
 
@@ -620,3 +739,45 @@ def test_reservations_round_trip_through_storage():
     assert Reservation.from_dict("garbage") is None
     damaged = original.as_dict() | {"requested_w": -5}
     assert Reservation.from_dict(damaged) is None
+
+
+def test_answers_only_move_forward():
+    granted = request(status=ReservationStatus.GRANTED, granted_w=5000.0, fee=0.5)
+    # Over: the server prunes the grant, the answer stays.
+    assert infer_answer(granted, schedule_of(SUBSCRIPTION), [], at(19)).status is ReservationStatus.GRANTED
+    # Under way: only the time still to come must be listed.
+    rest = schedule_of(SUBSCRIPTION, reservation_event((at(18, 30), "PT30M", 5.0, 0.5)))
+    assert infer_answer(granted, rest, [], at(18, 40)).status is ReservationStatus.GRANTED
+    # A denial stays a denial when the availability changes...
+    before = schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 2.0)))
+    denied = infer_answer(
+        request(schedule=before, fee=1.0),
+        schedule_of(SUBSCRIPTION, availability_event(at(18), (8.0, 2.0), modified="a2")),
+        [],
+        NOW,
+    )
+    assert denied.status is ReservationStatus.DENIED_FEE_REQUIRED
+    cheaper_but_short = schedule_of(SUBSCRIPTION, availability_event(at(18), (1.0, 0.1), modified="a3"))
+    assert infer_answer(denied, cheaper_but_short, [], NOW) is denied
+    # ...and turns into a grant when a slow server grants after all.
+    late_grant = schedule_of(SUBSCRIPTION, reservation_event((at(18), "PT1H", 5.0, 2.0)))
+    assert infer_answer(denied, late_grant, [], NOW).status is ReservationStatus.GRANTED
+
+
+def test_two_requests_for_one_grant_are_decided_in_order():
+    before = schedule_of(SUBSCRIPTION)
+    first = request(schedule=before, kw=3.0, request_id="r1")
+    second = request(schedule=before, kw=3.0, request_id="r2")
+    after = schedule_of(
+        SUBSCRIPTION, reservation_event((at(18), "PT1H", 3.0, 0.5)), availability_event(at(18), (1.0, 0.5))
+    )
+    answered: list[Reservation] = []
+    for _ in range(3):  # the same answer on every poll
+        answered = []
+        for reservation in (first, second):
+            answered.append(infer_answer(reservation, after, answered, NOW + timedelta(minutes=5)))
+        first, second = answered
+        assert [r.status for r in answered] == [
+            ReservationStatus.GRANTED,
+            ReservationStatus.DENIED_NO_CAPACITY,
+        ]

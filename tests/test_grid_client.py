@@ -109,12 +109,39 @@ async def test_error_answers(session: aiohttp.ClientSession) -> None:
         vtn.fail_next(502, body="<html>bad gateway</html>", path_contains="/programs")
         with pytest.raises(OpenAdrConnectionError, match="502"):
             await client.programs()
-        # A token refused even when fresh: the credentials are the problem.
-        vtn.fail_next(403, count=2, path_contains="/programs")
+        # 401 even with a fresh token: the credentials are the problem.
+        vtn.fail_next(401, count=2, path_contains="/programs")
         with pytest.raises(OpenAdrAuthError):
             await client.programs()
+        # 403 with a fresh token: a permission this client lacks, not bad credentials.
+        vtn.fail_next(403, count=2, path_contains="/programs")
+        with pytest.raises(OpenAdrResponseError) as err:
+            await client.programs()
+        assert err.value.status == 403
     with pytest.raises(OpenAdrConnectionError):
         await client.programs()  # the server is gone
+
+
+async def test_3_0_1_sends_no_active_query_and_unreachable_token_url_falls_back(
+    session: aiohttp.ClientSession,
+) -> None:
+    old = FakeVtn("3.0.1")
+    program = old.add_program("dycm")
+    async with old.serve() as url:
+        await client_for(session, old, url).events(program["id"])
+    assert all("active" not in query for _m, path, query in old.requests if path == "/events")
+    vtn = FakeVtn()
+    vtn.add_program("dycm")
+    async with vtn.serve() as url:
+        vtn.fail_next(
+            200, body='{"tokenURL": "http://127.0.0.1:9/elsewhere/token"}', path_contains="/auth/server"
+        )
+        client = client_for(session, vtn, url)
+        await client.programs()
+        assert paths(vtn)[:2] == ["/auth/server", "/auth/token"]
+        # A TLS server's tokenURL over plain http is never used.
+        https = OpenAdrClient(session, "https://127.0.0.1:9/openadr3/3.1.0", "id", "secret")
+        assert https.base_url.startswith("https://")
 
 
 async def test_delete_refused_is_not_supported(session: aiohttp.ClientSession) -> None:
@@ -127,3 +154,13 @@ async def test_delete_refused_is_not_supported(session: aiohttp.ClientSession) -
             await client.delete_report("0")
         with pytest.raises(OpenAdrNotSupportedError):
             await client.delete_report("999")  # 404: no such report
+
+
+async def test_a_number_too_long_for_python_spoils_only_itself(session: aiohttp.ClientSession) -> None:
+    vtn = FakeVtn()
+    vtn.add_program("dycm")
+    body = '[{"id": "0", "programName": "dycm", "limit": ' + "9" * 5000 + "}]"
+    async with vtn.serve() as url:
+        vtn.fail_next(200, body=body, path_contains="/programs")
+        programs = await client_for(session, vtn, url).programs()
+    assert [program.name for program in programs] == ["dycm"]

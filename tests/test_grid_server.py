@@ -17,6 +17,7 @@ from custom_components.panel_capacity.const import (
     CONF_POLL_INTERVAL_S,
     CONF_PROGRAM,
     CONF_PROTOCOL_VERSION,
+    CONF_TARGETS,
     CONF_VEN_NAME,
     DOMAIN,
     EVENT_RESERVATION,
@@ -455,6 +456,12 @@ async def test_rejected_token_is_renewed_and_refused_credentials_start_reauth(
         flows[0]["flow_id"], {CONF_CLIENT_ID: "ha-ven", CONF_CLIENT_SECRET: "wrong"}
     )
     assert result["errors"] == {CONF_CLIENT_SECRET: "invalid_auth"}
+    vtn.down = True  # trouble that is not in the form is shown for the whole form
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_CLIENT_ID: "ha-ven", CONF_CLIENT_SECRET: "s3cret"}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    vtn.down = False
     vtn.client_secret = "n3w"  # noqa: S105 - a test credential
     result = await hass.config_entries.flow.async_configure(
         flows[0]["flow_id"], {CONF_CLIENT_ID: "ha-ven", CONF_CLIENT_SECRET: "n3w"}
@@ -485,22 +492,52 @@ async def test_malformed_events_are_skipped_and_logged_once(
         intervalPeriod={"start": "2026-06-01T00:00:00Z", "duration": "P1D"},
         intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [-4]}]}],
     )
+    vtn.add_event(
+        program_id, strict=False, eventName="wrong types", payloadDescriptors=5, reportDescriptors=True
+    )
+    vtn.add_event(
+        program_id,
+        strict=False,
+        eventName="huge",
+        targets=[10**400],
+        intervalPeriod={"start": "9999-12-31T23:30:00-05:00", "duration": "PT1H"},
+        intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [10**400]}]}],
+    )
     utility.doe(at(12), timedelta(hours=1), import_kw=[4.5])
     with caplog.at_level(logging.WARNING):
         await poll(hass, freezer)
         await poll(hass, freezer)
     assert float(state_of(LIMIT)) == 4500  # the good envelope is used
     warnings = [r.message for r in caplog.records if "Ignoring part of the grid server's data" in r.message]
-    assert len(warnings) == 2  # one per bad event, not one per poll
+    assert len(warnings) == 3  # once per bad event, not once per poll
+    # The loop goes on reading: an emergency posted now is applied.
+    utility.emergency(at(12), timedelta(hours=1), import_kw=1.0)
+    await poll(hass, freezer)
+    assert state_of(BINDING) == "emergency"
     assert state_of(CONNECTION) == "connected"
 
 
-async def test_clock_shifted_server_still_answers(
-    hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, state_of
+async def test_clock_shifted_server(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
 ) -> None:
-    vtn.clock_shift_s = -7200  # its timestamps two hours behind ours
+    vtn.clock_shift_s = -7200  # its clock two hours behind ours
     response = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=1.0)
     assert response["status"] == "granted"
+    # An envelope "from now, for 30 minutes": now is when we first read it, not the server's clock.
+    vtn.add_event(
+        next(iter(vtn.programs)),
+        eventName="doe_now",
+        targets=vtn.targets_for("home-1"),
+        intervalPeriod={"start": "0001-01-01", "duration": "PT30M"},
+        intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [3.0]}]}],
+    )
+    await poll(hass, freezer)
+    assert float(state_of(LIMIT)) == 3000
+    await poll(hass, freezer, 25 * 60)
+    assert float(state_of(LIMIT)) == 3000
+    await poll(hass, freezer, 5 * 60)
+    assert state_of(BINDING) == "reservation"  # the envelope is over; the grant from 12:15 holds
+    assert float(state_of(LIMIT)) == 7000
 
 
 @pytest.mark.parametrize("version", ["3.0.1"])
@@ -538,6 +575,7 @@ async def test_server_settings_are_checked_before_they_are_saved(
         ({CONF_PROGRAM: "nope"}, {CONF_PROGRAM: "program_not_found"}),
         ({CONF_URL: vtn.url.rsplit("/", 2)[0]}, {CONF_URL: "not_openadr"}),
         ({CONF_CLIENT_ID: ""}, {CONF_CLIENT_ID: "required"}),
+        ({CONF_VERIFY_SSL: True}, {CONF_URL: "insecure_url"}),  # http would send the secret in clear
     ]
     for change, errors in cases:
         result = await hass.config_entries.options.async_configure(flow_id, good | change)
@@ -560,6 +598,26 @@ async def test_server_settings_are_checked_before_they_are_saved(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert loaded_entry.data[CONF_GRID_SERVER][CONF_CLIENT_SECRET] == "s3cret"
     assert loaded_entry.data[CONF_GRID_SERVER][CONF_POLL_INTERVAL_S] == 30
+    # The form never shows the secret; and it is not sent to another server.
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    form = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "grid_server"}
+    )
+    suggested = {
+        str(key): (key.description or {}).get("suggested_value") for key in form["data_schema"].schema
+    }
+    assert suggested[CONF_URL] == vtn.url
+    assert suggested[CONF_CLIENT_SECRET] is None
+    flow_id = form["flow_id"]
+    elsewhere = {k: v for k, v in good.items() if k != CONF_CLIENT_SECRET} | {
+        CONF_URL: "http://127.0.0.1:9/x"
+    }
+    result = await hass.config_entries.options.async_configure(flow_id, elsewhere)
+    assert result["errors"] == {CONF_CLIENT_SECRET: "required"}
+    assert not any(r.path.startswith("/x") for r in vtn.recorded)
+    result = await hass.config_entries.options.async_configure(flow_id, good)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
     # An empty address disconnects.
     flow_id = await _server_step(hass, loaded_entry)
     result = await hass.config_entries.options.async_configure(
@@ -678,28 +736,34 @@ async def test_blueprint_asks_nothing_when_the_subscription_is_enough(
     assert vtn.reports == []
 
 
-async def test_events_for_others_may_lower_but_never_raise_the_limit(
-    hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+def other_event(vtn: FakeVtn, target: str, payload: str, kw: float) -> None:
+    vtn.add_event(
+        next(iter(vtn.programs)),
+        eventName=f"{payload.lower()}_for_{target}",
+        targets=vtn.targets_for(target),
+        intervalPeriod={"start": "2026-06-01T00:00:00Z", "duration": "P1D"},
+        intervals=[{"id": 0, "payloads": [{"type": payload, "values": [kw]}]}],
+    )
+
+
+@pytest.mark.parametrize("version", ["3.0.1"])  # where a VEN may read every customer's events
+async def test_events_targeted_elsewhere_are_ignored_unless_a_target_is_ours(
+    hass: HomeAssistant,
+    house: None,
+    utility: CapacityUtility,
+    vtn: FakeVtn,
+    freezer: FrozenDateTimeFactory,
+    state_of,
 ) -> None:
-    program_id = next(iter(vtn.programs))
-    period = {"start": "2026-06-01T00:00:00Z", "duration": "P1D"}
-    vtn.add_event(
-        program_id,
-        eventName="someone_elses_subscription",
-        targets=vtn.targets_for("home-2"),
-        intervalPeriod=period,
-        intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_SUBSCRIPTION", "values": [20.0]}]}],
-    )
-    await poll(hass, freezer)
+    other_event(vtn, "home-2", "IMPORT_CAPACITY_SUBSCRIPTION", 20.0)
+    other_event(vtn, "home-2", "IMPORT_CAPACITY_LIMIT", 2.0)
+    other_event(vtn, "feeder-7", "IMPORT_CAPACITY_LIMIT", 3.0)
+    await setup_panel(hass, vtn.url, **{CONF_PROTOCOL_VERSION: "3.0.1"})
+    assert state_of(BINDING) == "subscription"
     assert float(state_of(LIMIT)) == 5000
-    vtn.add_event(
-        program_id,
-        eventName="feeder_envelope",
-        targets=vtn.targets_for("feeder-7"),
-        intervalPeriod=period,
-        intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [3.0]}]}],
-    )
-    await poll(hass, freezer)
+    await hass.config_entries.async_remove(hass.config_entries.async_entries(DOMAIN)[0].entry_id)
+    await hass.async_block_till_done()
+    await setup_panel(hass, vtn.url, **{CONF_PROTOCOL_VERSION: "3.0.1", CONF_TARGETS: "feeder-7, zone-b"})
     assert state_of(BINDING) == "envelope"
     assert float(state_of(LIMIT)) == 3000
 
@@ -740,13 +804,15 @@ async def test_a_server_that_refuses_without_changing_its_events(
     vtn.on_report = None  # the report is stored; the business logic never answers
     low_fee = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=0.1, wait={"seconds": 0})
     assert low_fee["status"] == "pending"
-    await poll(hass, freezer, 25)
+    await poll(hass, freezer, 110)
     grid = grid_entry.runtime_data.grid
+    assert grid.reservation(low_fee["request_id"]).status.value == "pending"
+    await poll(hass, freezer, 15)
     assert grid.reservation(low_fee["request_id"]).status.value == "denied_fee_required"
     fair = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=1.0, wait={"seconds": 0})
-    await poll(hass, freezer, 15)
+    await poll(hass, freezer, 110)
     assert grid.reservation(fair["request_id"]).status.value == "pending"  # capacity listed: wait for a grant
-    await poll(hass, freezer, 10)
+    await poll(hass, freezer, 15)
     assert grid.reservation(fair["request_id"]).status.value == "denied_no_capacity"
     assert state_of("sensor.main_panel_last_reservation_request") == "denied_no_capacity"
     assert grid.update_interval == timedelta(seconds=60)

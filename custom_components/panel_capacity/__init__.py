@@ -54,6 +54,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
     entry.async_on_unload(grid.async_shutdown_timers)
     grid.async_track_boundaries()
     if grid.server is not None:
+        # Polls go on whether or not any grid sensor is enabled (the loop reads the grid directly).
+        entry.async_on_unload(grid.async_add_listener(lambda: None))
         # The server may be slow or down: control starts now, the grid's limits follow.
         entry.async_create_background_task(hass, grid.async_refresh(), f"{DOMAIN} first grid poll")
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))

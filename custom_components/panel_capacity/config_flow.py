@@ -69,6 +69,7 @@ from .const import (
     CONF_STEP,
     CONF_SUBSCRIPTION_KW,
     CONF_SUPPLY,
+    CONF_TARGETS,
     CONF_UNIT,
     CONF_VEN_NAME,
     CONF_VOLTAGE_V,
@@ -202,6 +203,7 @@ GRID_SERVER_SCHEMA = probatio.Schema(
         ),
         probatio.Optional(CONF_PROGRAM): selector.TextSelector(),
         probatio.Optional(CONF_VEN_NAME): selector.TextSelector(),
+        probatio.Optional(CONF_TARGETS): selector.TextSelector(),
         probatio.Required(CONF_PROTOCOL_VERSION, default=VERSION_310): _select(
             CONF_PROTOCOL_VERSION, [VERSION_310, VERSION_301]
         ),
@@ -222,8 +224,12 @@ SERVER_TEXT_FIELDS = (CONF_URL, CONF_CLIENT_ID, CONF_PROGRAM, CONF_VEN_NAME)
 
 async def _server_errors(hass: HomeAssistant, server: ServerSettings) -> dict[str, str]:
     """Check the server: fetch a token, then find the program. Errors keyed by field."""
-    if not server.url.lower().startswith(("https://", "http://")):
+    url = server.url.lower()
+    if not url.startswith(("https://", "http://")):
         return {CONF_URL: "invalid_url"}
+    if url.startswith("http://") and server.verify_ssl:
+        # Plain HTTP would send the secret in clear: only for a test server, with verification off.
+        return {CONF_URL: "insecure_url"}
     client = make_client(hass, server)
     try:
         await client.authenticate()
@@ -392,9 +398,14 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
             server = ServerSettings.from_data(updated)
             if server is None:
                 return self.async_abort(reason="no_grid_server")
-            errors = await _server_errors(self.hass, server)
+            # The form only has the credentials: any other trouble is shown for the whole form.
+            errors = {
+                (key if key in user_input else "base"): error
+                for key, error in (await _server_errors(self.hass, server)).items()
+            }
             if not errors:
-                return self.async_update_reload_and_abort(entry, data_updates={CONF_GRID_SERVER: updated})
+                # The entry's update listener reloads it.
+                return self.async_update_and_abort(entry, data_updates={CONF_GRID_SERVER: updated})
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(
@@ -502,8 +513,10 @@ class PanelCapacityOptionsFlow(OptionsFlow):
             updated = {
                 key: value.strip() if isinstance(value, str) else value for key, value in user_input.items()
             }
-            if not updated.get(CONF_CLIENT_SECRET) and current.get(CONF_CLIENT_SECRET):
-                updated[CONF_CLIENT_SECRET] = current[CONF_CLIENT_SECRET]  # left empty: keep it
+            same_server = all(updated.get(key) == current.get(key) for key in (CONF_URL, CONF_CLIENT_ID))
+            if not updated.get(CONF_CLIENT_SECRET) and current.get(CONF_CLIENT_SECRET) and same_server:
+                # Left empty: keep it, but never send it to another server or for another client.
+                updated[CONF_CLIENT_SECRET] = current[CONF_CLIENT_SECRET]
             if not updated.get(CONF_URL):
                 data = {key: value for key, value in entry.data.items() if key != CONF_GRID_SERVER}
                 self.hass.config_entries.async_update_entry(entry, data=data)

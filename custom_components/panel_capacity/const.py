@@ -92,6 +92,7 @@ STORAGE_SAVE_DELAY_S: Final = 10
 CONF_GRID_SERVER: Final = "grid_server"
 CONF_PROGRAM: Final = "program"
 CONF_VEN_NAME: Final = "ven_name"
+CONF_TARGETS: Final = "targets"
 CONF_PROTOCOL_VERSION: Final = "protocol_version"
 CONF_POLL_INTERVAL_S: Final = "poll_interval_s"
 DEFAULT_POLL_INTERVAL_S: Final = 60

@@ -35,6 +35,7 @@ from .const import (
     CONF_PROGRAM,
     CONF_PROTOCOL_VERSION,
     CONF_SUBSCRIPTION_KW,
+    CONF_TARGETS,
     CONF_VEN_NAME,
     DEFAULT_EMERGENCY_LIMIT_KW,
     DEFAULT_POLL_INTERVAL_S,
@@ -75,6 +76,7 @@ from .grid.schedule import (
     GridTerms,
     ScheduleError,
     Window,
+    announced_subscriptions,
     build_schedule,
     grid_terms,
     next_change,
@@ -110,12 +112,13 @@ class ServerSettings:
 
     url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     program: str
     ven_name: str
     version: str = VERSION_310
     verify_ssl: bool = True
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    targets: tuple[str, ...] = ()  # group or resource names this home's events may be targeted at
 
     @classmethod
     def from_data(cls, data: Any) -> ServerSettings | None:
@@ -131,6 +134,9 @@ class ServerSettings:
             version=VERSION_301 if data.get(CONF_PROTOCOL_VERSION) == VERSION_301 else VERSION_310,
             verify_ssl=bool(data.get(CONF_VERIFY_SSL, True)),
             poll_interval_s=float(data.get(CONF_POLL_INTERVAL_S, DEFAULT_POLL_INTERVAL_S)),
+            targets=tuple(
+                name.strip() for name in str(data.get(CONF_TARGETS) or "").split(",") if name.strip()
+            ),
         )
 
 
@@ -145,6 +151,26 @@ def make_client(hass: HomeAssistant, server: ServerSettings) -> OpenAdrClient:
         version=server.version,
         timeout_s=REQUEST_TIMEOUT_S,
     )
+
+
+def _safe_repr(value: Any) -> str:
+    """A short text for an object from the server, whatever it holds."""
+    try:
+        return repr(value)[:200]
+    except Exception:  # noqa: BLE001 - e.g. an integer too long to print
+        return f"<{type(value).__name__}>"
+
+
+def _watts(value: Any) -> float | None:
+    """A stored power, if it is one."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        return None
+    return float(value)
 
 
 def _kw(options: Any, key: str) -> float | None:
@@ -180,6 +206,7 @@ class StoredGrid(TypedDict):
 
     reservations: list[dict[str, Any]]
     server_subscription_w: float | None
+    server_export_subscription_w: float | None
 
 
 @dataclass(slots=True)
@@ -212,11 +239,15 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         self._store = self._make_store(hass, entry)
         self._server_schedule: GridSchedule | None = None
         self._server_subscription_w: float | None = None
+        self._server_export_subscription_w: float | None = None
+        self._saved: StoredGrid | None = None
         self._program_id: str | None = None
         self._failures = 0
         self._unreachable_since: datetime | None = None
         self._logged_bad: set[str] = set()
         self._boundary_unsub: CALLBACK_TYPE | None = None
+        self._terms_cache: tuple[GridSchedule, datetime, datetime, GridTerms] | None = None
+        self._first_seen: dict[tuple[str, str], datetime] = {}  # when each event version was first read
         self.on_change: Callable[[], None] | None = None  # the panel's step
         self.data = GridData(
             connection=GridConnection.CONNECTING if self.server else GridConnection.NOT_CONFIGURED,
@@ -245,9 +276,8 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 reservation = Reservation.from_dict(raw)
                 if reservation is not None:
                     reservations.append(reservation)
-            sub = stored.get("server_subscription_w")
-            if isinstance(sub, (int, float)) and math.isfinite(sub) and sub >= 0:
-                self._server_subscription_w = float(sub)
+            self._server_subscription_w = _watts(stored.get("server_subscription_w"))
+            self._server_export_subscription_w = _watts(stored.get("server_export_subscription_w"))
         # After a restart (perhaps a power outage) cached envelopes are gone: re-read them.
         self.data = replace(
             self.data, reservations=reservations, schedule=self._fallback_schedule(reservations)
@@ -264,6 +294,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         return {
             "reservations": [reservation.as_dict() for reservation in self.data.reservations],
             "server_subscription_w": self._server_subscription_w,
+            "server_export_subscription_w": self._server_export_subscription_w,
         }
 
     async def async_unload(self) -> None:
@@ -273,7 +304,11 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
 
     @callback
     def _save(self) -> None:
-        self._store.async_delay_save(self._stored, STORAGE_SAVE_DELAY_S)
+        """Write soon, when something worth keeping changed."""
+        stored = self._stored()
+        if stored != self._saved:
+            self._saved = stored
+            self._store.async_delay_save(self._stored, STORAGE_SAVE_DELAY_S)
 
     @staticmethod
     def _make_store(hass: HomeAssistant, entry: ConfigEntry[Any]) -> Store[StoredGrid]:
@@ -287,22 +322,40 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     # ----------------------------------------------------------------- terms
 
     def terms_at(self, now: datetime) -> GridTerms:
-        """The grid's limit terms in force at ``now``."""
-        return grid_terms(self.data.schedule, self.policy, now, dt_util.as_local(now).time())
+        """The grid's limit terms in force at ``now``.
+
+        They only change at a window's start or end, so they are worked out
+        once per stretch between two such moments, not at every step.
+        """
+        cached = self._terms_cache
+        schedule = self.data.schedule
+        if cached is not None and cached[0] is schedule and cached[1] <= now < cached[2]:
+            return cached[3]
+        local = dt_util.as_local(now)
+        terms = grid_terms(schedule, self.policy, now, local.time())
+        moments = [next_change(schedule, now), next_daily_boundary(self.policy.daily, local)]
+        until = min((moment for moment in moments if moment is not None), default=FOREVER)
+        self._terms_cache = (schedule, now, until, terms)
+        return terms
 
     def _fallback_schedule(self, reservations: list[Reservation]) -> GridSchedule:
         """What holds without the server's schedule: its last subscription and our granted reservations."""
-        subs = (
-            (Window(SINCE_EVER, FOREVER, self._server_subscription_w),)
-            if self._server_subscription_w is not None and self.server is not None
-            else ()
-        )
+
+        def forever(value: float | None) -> tuple[Window, ...]:
+            if value is None or self.server is None:
+                return ()
+            return (Window(SINCE_EVER, FOREVER, value),)
+
         granted = tuple(
             Window(r.start, r.end, r.granted_w, r.fee)
             for r in reservations
             if r.status is ReservationStatus.GRANTED
         )
-        return GridSchedule(subscriptions=subs, reservations=granted)
+        return GridSchedule(
+            subscriptions=forever(self._server_subscription_w),
+            export_subscriptions=forever(self._server_export_subscription_w),
+            reservations=granted,
+        )
 
     @callback
     def async_track_boundaries(self) -> None:
@@ -350,15 +403,25 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             return self._failed(GridConnection.BAD_ANSWER, str(err), now)
         except OpenAdrError as err:
             return self._failed(GridConnection.UNREACHABLE, str(err), now)
-        return self._succeeded(raw_events, now)
+        try:
+            return self._succeeded(raw_events, now)
+        except Exception as err:  # noqa: BLE001
+            # Whatever the server sent, the loop goes on: the answer counts as unusable.
+            LOGGER.debug("Grid data could not be used", exc_info=True)
+            return self._failed(GridConnection.BAD_ANSWER, f"unusable data ({type(err).__name__})", now)
 
     def _parse(self, raw_events: list[Any], now: datetime) -> GridSchedule:
         events = []
+        seen: dict[tuple[str, str], datetime] = {}
         for raw in raw_events:
             try:
-                event = parse_event(raw, now)
-            except GridDataError as err:
-                self._log_bad(str(err), str(err))
+                key = (str(raw.get("id"))[:128], str(raw.get("modificationDateTime"))[:64])
+                first_seen = self._first_seen.get(key, now)
+                event = parse_event(raw, now, first_seen)
+                seen[key] = first_seen
+            except Exception as err:  # noqa: BLE001 - a malformed event is skipped, whatever is wrong with it
+                message = str(err)[:200] if isinstance(err, GridDataError) else type(err).__name__
+                self._log_bad(_safe_repr(raw), f"an event was left out: {message}")
                 continue
             if event.skipped:
                 self._log_bad(
@@ -366,19 +429,17 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 )
             if event.program_id is not None and event.program_id != self._program_id:
                 continue
-            if not self._for_us(event.targets, event.slots):
+            if not self._for_us(event.targets):
                 continue
             events.append(event)
+        self._first_seen = seen  # forget events the server no longer lists
         return build_schedule(events)
 
-    def _for_us(self, targets: tuple[str, ...], slots: tuple[Any, ...]) -> bool:
-        """Events that could raise the limit must be meant for this VEN; lowering ones are always taken."""
+    def _for_us(self, targets: tuple[str, ...]) -> bool:
+        """Untargeted events, and events targeted at this VEN or one of its extra targets."""
         if not targets or self.server is None:
             return True
-        if self.server.ven_name in targets:
-            return True
-        raising = {"IMPORT_CAPACITY_SUBSCRIPTION", "IMPORT_CAPACITY_RESERVATION", "IMPORT_CAPACITY_AVAILABLE"}
-        return not any(raising & set(slot.values) for slot in slots)
+        return bool({self.server.ven_name, *self.server.targets} & set(targets))
 
     def _log_bad(self, key: str, message: str) -> None:
         if key not in self._logged_bad:
@@ -391,9 +452,11 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         self._failures = 0
         self._unreachable_since = None
         schedule = self._parse(raw_events, now)
-        in_force = [window.value_w for window in schedule.subscriptions if window.covers(now)]
-        if in_force:
-            self._server_subscription_w = min(in_force)
+        subscription, export_subscription = announced_subscriptions(schedule, now)
+        if subscription is not None:
+            self._server_subscription_w = subscription
+        if export_subscription is not None:
+            self._server_export_subscription_w = export_subscription
         self._server_schedule = schedule
         reservations = self._answer(schedule, self.data.reservations, now)
         self._set_interval(reservations)
@@ -469,10 +532,10 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     ) -> list[Reservation]:
         """Read the server's answers to our requests; fire an event for each change."""
         answered: list[Reservation] = []
-        for reservation in reservations:
+        for reservation in reservations:  # in the order they were made: earlier grants come first
             if reservation.end <= now - timedelta(days=1):
                 continue  # long over: forget it
-            new = infer_answer(reservation, schedule, reservations, now)
+            new = infer_answer(reservation, schedule, answered, now)
             if new.status is not reservation.status:
                 self._fire(new)
             answered.append(new)
@@ -500,6 +563,9 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         if self.client is None or self.server is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_grid_server")
         now = dt_util.utcnow()
+        # Whole seconds, as the report carries them: the server's grant then matches exactly.
+        start = start.replace(microsecond=0)
+        duration = timedelta(seconds=round(duration.total_seconds()))
         check_request(start, duration, power_w, max_fee, now)
         try:
             if self._program_id is None:
@@ -562,7 +628,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             remaining = (deadline - dt_util.utcnow()).total_seconds()
             if remaining <= 0:
                 break
-            await asyncio.sleep(min(float(PENDING_POLL_S) / 5, remaining))
+            await asyncio.sleep(min(2.0, remaining))
         result = self.reservation(request_id)
         assert result is not None  # noqa: S101 - requests are only dropped a day after they end
         return result

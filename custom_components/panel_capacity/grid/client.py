@@ -76,6 +76,11 @@ class _Token:
     expires_at: float | None  # monotonic seconds; None: until the server says otherwise
 
 
+def _parse_int(text: str) -> int | float:
+    """JSON integers; one too long for Python to read as an int becomes a (huge, later refused) float."""
+    return int(text) if len(text) < 19 else float(text)  # noqa: PLR2004 - digits of a 64-bit integer
+
+
 def _problem(body: Any) -> str:
     """The readable part of an error answer (problem JSON or RFC 6749)."""
     if isinstance(body, dict):
@@ -127,7 +132,10 @@ class OpenAdrClient:
         url = info.get("tokenURL") if isinstance(info, dict) else None
         if not isinstance(url, str) or not url:
             return fallback
-        return urljoin(f"{self.base_url}/", url)
+        token_url = urljoin(f"{self.base_url}/", url)
+        if self.base_url.startswith("https://") and not token_url.startswith("https://"):
+            return fallback  # never send the secret in clear when the server is reached over TLS
+        return token_url
 
     async def _fetch_token(self) -> str:
         if self._token_url is None:
@@ -137,7 +145,15 @@ class OpenAdrClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        status, body = await self._send("POST", self._token_url, data=form)
+        fallback = f"{self.base_url}/auth/token"
+        try:
+            status, body = await self._send("POST", self._token_url, data=form)
+        except OpenAdrConnectionError:
+            if self._token_url == fallback:
+                raise
+            # The advertised token endpoint cannot be reached from here (a server behind a proxy).
+            self._token_url = fallback
+            status, body = await self._send("POST", self._token_url, data=form)
         if status in {HTTP_BAD_REQUEST, HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
             raise OpenAdrAuthError(_problem(body) or f"token request refused ({status})")
         self._check(status, body)
@@ -197,8 +213,8 @@ class OpenAdrClient:
         if not raw.strip():
             return status, None
         try:
-            return status, json.loads(raw)
-        except ValueError as err:
+            return status, json.loads(raw, parse_int=_parse_int)
+        except (ValueError, RecursionError) as err:
             if status >= HTTP_SERVER_ERROR:
                 return status, None
             raise OpenAdrResponseError(f"{method} {url}: answer is not JSON", status) from err
@@ -246,8 +262,9 @@ class OpenAdrClient:
         if status in {HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
             token = await self._bearer(renew=True)
             status, body = await self._send(method, url, params=params, json_body=json_body, token=token)
-            if status in {HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
-                raise OpenAdrAuthError(_problem(body) or f"access refused ({status})")
+            if status == HTTP_UNAUTHORIZED:
+                raise OpenAdrAuthError(_problem(body) or "a fresh token was refused (401)")
+            # 403 with a fresh token: this client may not do that (a scope), not bad credentials.
         self._check(status, body)
         return body
 
@@ -297,7 +314,10 @@ class OpenAdrClient:
 
     async def events(self, program_id: str) -> list[Any]:
         """The raw event objects of a program (parse them with ``model.parse_event``)."""
-        return await self._paged("/events", {"programID": program_id, "active": "true"})
+        params = {"programID": program_id}
+        if self.version == VERSION_310:
+            params["active"] = "true"  # 3.1 only; servers may ignore it (past events are harmless)
+        return await self._paged("/events", params)
 
     async def post_report(self, report: dict[str, Any]) -> dict[str, Any]:
         """Create a report; returns the server's copy (with its id)."""

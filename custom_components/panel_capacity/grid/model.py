@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import json
 import math
 import re
 from typing import Any
@@ -122,7 +123,10 @@ def parse_datetime(value: Any, now: datetime) -> datetime:
         return now
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise GridDataError(f"timestamp out of range: {value!r}") from err
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -181,8 +185,8 @@ def target_names(targets: Any) -> tuple[str, ...]:
         if isinstance(target, str):
             names.append(target)
         elif isinstance(target, dict) and isinstance(target.get("values"), list):
-            names.extend(str(value) for value in target["values"] if isinstance(value, (str, int)))
-    return tuple(names)
+            names.extend(value for value in target["values"] if isinstance(value, str))
+    return tuple(name[:128] for name in names)
 
 
 def _number(values: Any) -> float | None:
@@ -192,7 +196,10 @@ def _number(values: Any) -> float | None:
     value = values[0]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None  # an integer too large for a float
     return number if math.isfinite(number) else None
 
 
@@ -223,16 +230,24 @@ class GridEvent:
     slots: tuple[Slot, ...]
     report_requested: bool = False  # carries a report descriptor for reservation requests
     skipped: tuple[str, ...] = field(default=())  # what could not be used, for the log
+    content: str = ""  # the event as sent, canonical JSON: changes when the server changes it
+    declared: frozenset[str] = frozenset()  # payload types its descriptors announce
+    recency: tuple[float, float, int, str] = (0.0, 0.0, 0, "")  # sorts older events first
 
     @property
-    def fingerprint(self) -> tuple[str, str, tuple[Slot, ...]]:
+    def fingerprint(self) -> tuple[str, str]:
         """What changes when the server changes the event."""
-        return (self.event_id, self.modified, self.slots)
+        return (self.event_id, self.content)
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list field; anything else (missing, wrong type) is empty."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _descriptor_units(event: dict[str, Any]) -> dict[str, str]:
     units: dict[str, str] = {}
-    for descriptor in event.get("payloadDescriptors") or ():
+    for descriptor in _objects(event.get("payloadDescriptors")):
         if isinstance(descriptor, dict):
             name = canonical_payload(descriptor.get("payloadType"))
             unit = descriptor.get("units")
@@ -246,6 +261,11 @@ def _interval_period(period: Any, now: datetime) -> tuple[datetime | None, timed
         return None, None
     start = parse_datetime(period["start"], now) if "start" in period else None
     duration = parse_duration(period["duration"]) if "duration" in period else None
+    if start is not None and duration is not None and duration < FOREVER:
+        try:
+            start + duration
+        except OverflowError as err:
+            raise GridDataError("interval ends beyond the calendar") from err
     return start, duration
 
 
@@ -288,65 +308,109 @@ def _payload_values(
     return values, flags
 
 
-def parse_event(raw: Any, now: datetime) -> GridEvent:
+def _object_id(value: Any) -> str | None:
+    """An object's id: a string (objectID), or a number from a lenient server; None otherwise."""
+    if isinstance(value, str) and value:
+        return value[:128]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+        return str(value)
+    return None
+
+
+# Report descriptor names that ask for reservation requests (the enumerated one and the User Guide's).
+REQUEST_NAMES = frozenset({REQUEST_CAPACITY, IMPORT_RESERVATION})
+
+
+def _stamp(value: Any) -> float:
+    """A server timestamp as seconds, for ordering only (0 when it cannot be read)."""
+    try:
+        return parse_datetime(value, datetime.min.replace(tzinfo=UTC)).timestamp()
+    except GridDataError, OverflowError, ValueError:
+        return 0.0
+
+
+def _recency(raw: dict[str, Any], event_id: str) -> tuple[float, float, int, str]:
+    numeric = int(event_id) if event_id.isdigit() and len(event_id) < 18 else -1  # noqa: PLR2004
+    return (_stamp(raw.get("modificationDateTime")), _stamp(raw.get("createdDateTime")), numeric, event_id)
+
+
+def parse_event(raw: Any, now: datetime, first_seen: datetime | None = None) -> GridEvent:
     """An event object from the server; raises GridDataError when it is unusable as a whole.
 
     Intervals without their own period follow one another from the event's
-    start, each lasting the event's duration. An interval that cannot be
-    placed in time, or a payload that cannot be trusted, is left out and
-    noted in ``skipped``.
+    start, each lasting the event's duration. The start "0001-01-01" ("now")
+    is taken as ``first_seen``, when this client first saw the event (so an
+    event that starts "now" and lasts half an hour does end, whatever the
+    server's clock says), or ``now``. An interval that cannot be placed in
+    time, or a payload that cannot be trusted, is left out and noted in
+    ``skipped``. An event without intervals (one that only asks for reports)
+    has no slots.
     """
     if not isinstance(raw, dict):
         raise GridDataError("event is not an object")
     event_id = raw.get("id")
-    if not isinstance(event_id, (str, int)) or isinstance(event_id, bool):
+    event_key = _object_id(event_id)
+    if event_key is None:
         raise GridDataError("event without an id")
+    anchor = first_seen or now
     skipped: list[str] = []
     try:
-        default_start, default_duration = _interval_period(raw.get("intervalPeriod"), now)
+        default_start, default_duration = _interval_period(raw.get("intervalPeriod"), anchor)
     except (GridDataError, KeyError) as err:
         raise GridDataError(f"event {event_id}: bad intervalPeriod ({err})") from err
     units = _descriptor_units(raw)
     slots: list[Slot] = []
     cursor = default_start
-    intervals = raw.get("intervals")
+    intervals = raw.get("intervals", [])
     if not isinstance(intervals, list):
-        raise GridDataError(f"event {event_id}: no intervals")
+        raise GridDataError(f"event {event_id}: intervals is not a list")
     for interval in intervals:
         if not isinstance(interval, dict):
             skipped.append("interval is not an object")
             continue
         try:
-            start, duration = _interval_period(interval.get("intervalPeriod"), now)
-        except (GridDataError, KeyError) as err:
+            start, duration = _interval_period(interval.get("intervalPeriod"), anchor)
+            start = start or cursor
+            duration = duration if duration is not None else default_duration
+            if start is None or duration is None:
+                skipped.append(f"interval {interval.get('id')}: no period")
+                continue
+            end = start + duration if duration < FOREVER else datetime.max.replace(tzinfo=UTC)
+        except (GridDataError, KeyError, OverflowError) as err:
             skipped.append(f"interval {interval.get('id')}: {err}")
             continue
-        start = start or cursor
-        duration = duration if duration is not None else default_duration
-        if start is None or duration is None:
-            skipped.append(f"interval {interval.get('id')}: no period")
-            continue
-        end = start + duration if duration < FOREVER else datetime.max.replace(tzinfo=UTC)
         cursor = end
         values, flags = _payload_values(interval.get("payloads"), units, skipped)
         if values or flags:
             slots.append(Slot(start, end, values, frozenset(flags)))
     priority = raw.get("priority")
     report_requested = any(
-        isinstance(descriptor, dict) and canonical_payload(descriptor.get("payloadType")) == REQUEST_CAPACITY
-        for descriptor in raw.get("reportDescriptors") or ()
+        canonical_payload(descriptor.get("payloadType")) in REQUEST_NAMES
+        for descriptor in _objects(raw.get("reportDescriptors"))
     )
     program_id = raw.get("programID")
+    declared = frozenset(
+        name
+        for descriptor in _objects(raw.get("payloadDescriptors"))
+        if (name := canonical_payload(descriptor.get("payloadType"))) is not None
+    )
+    try:
+        content = json.dumps(raw, sort_keys=True, default=str)
+    except TypeError, ValueError, RecursionError:
+        content = f"{event_key}@{raw.get('modificationDateTime')!s:.64}"  # unserialisable: its version only
     return GridEvent(
-        event_id=str(event_id),
-        name=str(raw.get("eventName") or ""),
+        event_id=event_key,
+        name=str(raw.get("eventName") or "")[:128],
         program_id=str(program_id) if isinstance(program_id, (str, int)) else None,
         priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
-        modified=str(raw.get("modificationDateTime") or ""),
+        modified=str(raw.get("modificationDateTime") or "")[:64],
         targets=target_names(raw.get("targets")),
         slots=tuple(slots),
         report_requested=report_requested,
         skipped=tuple(skipped),
+        content=content,
+        declared=declared,
+        recency=_recency(raw, event_key),
     )
 
 
@@ -362,7 +426,8 @@ def parse_program(raw: Any) -> Program:
     """A program object; raises GridDataError when it has no id."""
     if not isinstance(raw, dict):
         raise GridDataError("program is not an object")
-    program_id = raw.get("id")
-    if not isinstance(program_id, (str, int)) or isinstance(program_id, bool):
+    program_id = _object_id(raw.get("id"))
+    if program_id is None:
         raise GridDataError("program without an id")
-    return Program(str(program_id), str(raw.get("programName") or ""))
+    name = raw.get("programName")
+    return Program(program_id, name[:128] if isinstance(name, str) else "")

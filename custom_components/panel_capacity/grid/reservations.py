@@ -11,9 +11,9 @@ from them (User Guide 8.10.2):
 * denied, fee required: not granted, but enough capacity is available over the
   whole request at a price above the fee offered;
 * denied, no capacity: not granted, and not enough available (or none listed);
-* pending: neither event has changed since the request was posted, for a
-  little while; a server whose business logic leaves the events as they are
-  when it refuses is read from the availability after that.
+* pending: neither event has changed since the request was posted (for two
+  minutes at most: a server whose business logic leaves its events as they
+  are when it refuses is then read from the availability as it stands).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ if TYPE_CHECKING:
 # Differences smaller than this (W) are rounding.
 POWER_TOLERANCE_W = 1.0
 # How long an unchanged pair of events means "not answered yet".
-ANSWER_TIMEOUT = timedelta(seconds=20)
+ANSWER_TIMEOUT = timedelta(minutes=2)
 # Capacity listed at an acceptable price but no grant: how long to wait for the
 # reservation event (a server may post it after the availability one).
-ANSWER_GRACE = timedelta(seconds=20)
+ANSWER_GRACE = timedelta(minutes=2)
 # Requests may start a little in the past (clock differences) and last this long at most.
 MAX_DURATION = timedelta(days=7)
 MAX_REQUEST_W = 1_000_000.0
@@ -241,6 +241,37 @@ def _highest_price(windows: Sequence[Window], start: datetime, end: datetime) ->
     return max(prices) if prices else None
 
 
+def _granted(
+    reservation: Reservation, schedule: GridSchedule, others: Sequence[Reservation], start: datetime
+) -> bool:
+    """The reservations listed from ``start`` to the request's end cover it, beyond the earlier grants."""
+    held = [
+        _window_of(other)
+        for other in others
+        if other.request_id != reservation.request_id and other.status is ReservationStatus.GRANTED
+    ]
+    covered = least_over(schedule.reservations, start, reservation.end, add=True, minus=held)
+    return covered >= reservation.requested_w - POWER_TOLERANCE_W
+
+
+def _grant(reservation: Reservation, schedule: GridSchedule, now: datetime) -> Reservation:
+    start, end = reservation.start, reservation.end
+    exact = [
+        window.price
+        for window in schedule.reservations
+        if window.start == start and window.end == end and window.price is not None
+    ]
+    fee = min(exact) if exact else _highest_price(schedule.reservations, start, end)
+    return replace(
+        reservation,
+        status=ReservationStatus.GRANTED,
+        granted_w=reservation.requested_w,
+        fee=fee if fee is not None else 0.0,
+        required_fee=None,
+        decided_at=now,
+    )
+
+
 def infer_answer(
     reservation: Reservation,
     schedule: GridSchedule,
@@ -249,58 +280,40 @@ def infer_answer(
 ) -> Reservation:
     """The request with its answer read from the server's events (see the module's notes).
 
-    ``others`` are the customer's other granted reservations: capacity the
-    server lists for them is not an answer to this request.
+    ``others`` are the customer's requests made before this one, with their
+    answers: capacity the server lists for their grants is not an answer to
+    this request. An answer only moves forward: a denial can still turn into
+    a grant (a slow server), never back to pending; a grant is withdrawn
+    only when the server no longer lists it for the time still to come. A
+    request that is over keeps its answer.
     """
-    if reservation.status is ReservationStatus.CANCELLED:
+    status = reservation.status
+    if status is ReservationStatus.CANCELLED or now >= reservation.end:
         return reservation
-    res_fp = fingerprint(schedule.reservation_fingerprint)
-    avail_fp = fingerprint(schedule.availability_fingerprint)
-    changed_res = res_fp != reservation.reservation_fp
-    changed_avail = avail_fp != reservation.availability_fp
-    start, end = reservation.start, reservation.end
-    held = [
-        _window_of(other)
-        for other in others
-        if other.request_id != reservation.request_id and other.status is ReservationStatus.GRANTED
-    ]
-    granted = least_over(schedule.reservations, start, end, add=True, minus=held)
-    if (changed_res or reservation.status is ReservationStatus.GRANTED) and (
-        granted >= reservation.requested_w - POWER_TOLERANCE_W
-    ):
-        exact = [
-            window.price
-            for window in schedule.reservations
-            if window.start == start and window.end == end and window.price is not None
-        ]
-        fee = min(exact) if exact else _highest_price(schedule.reservations, start, end)
-        return replace(
-            reservation,
-            status=ReservationStatus.GRANTED,
-            granted_w=reservation.requested_w,
-            fee=fee if fee is not None else 0.0,
-            required_fee=None,
-            decided_at=reservation.decided_at or now,
-        )
-    if reservation.status is ReservationStatus.GRANTED:
-        # The grant is no longer listed: the server took it back (or it was cancelled there).
+    changed_res = fingerprint(schedule.reservation_fingerprint) != reservation.reservation_fp
+    changed_avail = fingerprint(schedule.availability_fingerprint) != reservation.availability_fp
+    if status is ReservationStatus.GRANTED:
+        if _granted(reservation, schedule, others, max(reservation.start, now)):
+            return reservation
+        # No longer listed for the time to come: the server took it back.
         return replace(
             reservation, status=ReservationStatus.DENIED_NO_CAPACITY, granted_w=0.0, decided_at=now
         )
+    if changed_res and _granted(reservation, schedule, others, reservation.start):
+        return _grant(reservation, schedule, now)
+    if status is not ReservationStatus.PENDING:
+        return reservation  # denied, unless granted later (above)
     if not changed_res and not changed_avail and now - reservation.posted_at < ANSWER_TIMEOUT:
         return reservation  # the server has not answered yet
-    available = least_over(schedule.availability, start, end, add=False)
-    price = _highest_price(schedule.availability, start, end)
+    available = least_over(schedule.availability, reservation.start, reservation.end, add=False)
+    price = _highest_price(schedule.availability, reservation.start, reservation.end)
     if available >= reservation.requested_w - POWER_TOLERANCE_W:
         if price is not None and price > reservation.max_fee:
             return replace(
-                reservation,
-                status=ReservationStatus.DENIED_FEE_REQUIRED,
-                required_fee=price,
-                decided_at=now,
+                reservation, status=ReservationStatus.DENIED_FEE_REQUIRED, required_fee=price, decided_at=now
             )
-        # Capacity at an acceptable price, yet no grant: wait a little for the
-        # reservation event, which the server may post after the availability one.
+        # Capacity at an acceptable price, yet no grant: wait for the reservation
+        # event (a server may post it after the availability one, or be slow).
         if now - reservation.posted_at < ANSWER_GRACE:
             return reservation
     return replace(

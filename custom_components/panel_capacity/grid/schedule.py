@@ -60,6 +60,7 @@ class Window:
     value_w: float
     price: float | None = None
     event_id: str = ""
+    rank: int = 0  # the newer its event, the higher
 
     def covers(self, moment: datetime) -> bool:
         """In force at ``moment`` (start included, end excluded)."""
@@ -72,6 +73,7 @@ class GridSchedule:
 
     subscriptions: tuple[Window, ...] = ()
     export_subscriptions: tuple[Window, ...] = ()
+    export_reservations: tuple[Window, ...] = ()
     reservations: tuple[Window, ...] = ()
     availability: tuple[Window, ...] = ()
     import_limits: tuple[Window, ...] = ()
@@ -88,6 +90,7 @@ class GridSchedule:
         for windows in (
             self.subscriptions,
             self.export_subscriptions,
+            self.export_reservations,
             self.reservations,
             self.import_limits,
             self.export_limits,
@@ -100,12 +103,8 @@ class GridSchedule:
         return sorted(moments)
 
 
-def _emergency(event: GridEvent, flags: frozenset[str], simple: float | None) -> bool:
-    return (
-        bool(flags & EMERGENCY_FLAGS)
-        or (simple is not None and simple >= SIMPLE_EMERGENCY_LEVEL)
-        or "emergency" in event.name.lower()
-    )
+def _emergency(flags: frozenset[str], simple: float | None) -> bool:
+    return bool(flags & EMERGENCY_FLAGS) or (simple is not None and simple >= SIMPLE_EMERGENCY_LEVEL)
 
 
 # Which payload goes to which kind of window, with its price where there is one.
@@ -117,57 +116,71 @@ _KINDS = (
     ("avail", IMPORT_AVAILABLE, IMPORT_AVAILABLE_PRICE),
     ("export", EXPORT_LIMIT, None),
 )
+# Lists that the server restates in full each time: only the newest event carrying one counts.
+_RESTATED = {"res": IMPORT_RESERVATION, "export_res": EXPORT_RESERVATION, "avail": IMPORT_AVAILABLE}
+
+
+def _carries(event: GridEvent, name: str) -> bool:
+    return name in event.declared or any(name in slot.values for slot in event.slots)
+
+
+def _newest_carrying(ordered: list[GridEvent], name: str) -> GridEvent | None:
+    carrying = [event for event in ordered if _carries(event, name)]
+    return carrying[-1] if carrying else None
 
 
 def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
     """Sort the events' intervals into the kinds of limit they carry.
 
-    An IMPORT_CAPACITY_LIMIT is an envelope, unless its event is an emergency
-    (an ALERT_GRID_EMERGENCY or ALERT_BLACK_START interval, a SIMPLE level of
-    3, or an event named so): then it is the emergency limit. An emergency
-    without a number lowers the limit to the configured emergency limit.
+    An IMPORT_CAPACITY_LIMIT is an envelope, unless its interval is an
+    emergency (it also carries ALERT_GRID_EMERGENCY or ALERT_BLACK_START, or
+    a SIMPLE level of 3): then it is the emergency limit. An emergency without
+    a number lowers the limit to the configured emergency limit.
+
+    The server restates the list of granted reservations, and the capacity
+    available, in full each time (User Guide 8.10.2): only the newest event
+    carrying each is read, so a grant listed again in a new event is not
+    counted twice. Subscriptions and envelopes from several events are ranked
+    by age, and at any moment the newest one in force applies.
     """
     kinds: dict[str, list[Window]] = {
         name: []
         for name in ("sub", "export_sub", "res", "export_res", "avail", "import", "export", "emergency")
     }
-    request_event: str | None = None
-    reservation_fp: list[object] = []
-    availability_fp: list[object] = []
-    for event in sorted(events, key=lambda event: event.event_id):
-        if event.report_requested and request_event is None:
-            request_event = event.event_id
+    ordered = sorted(events, key=lambda event: event.recency)  # oldest first
+    newest = {kind: _newest_carrying(ordered, name) for kind, name in _RESTATED.items()}
+    for rank, event in enumerate(ordered):
         for slot in event.slots:
             values = slot.values
             for kind, name, price in _KINDS:
-                if name in values:
-                    cost = values.get(price) if price else None
-                    kinds[kind].append(Window(slot.start, slot.end, values[name], cost, event.event_id))
-            if _emergency(event, slot.flags, values.get(SIMPLE)):
+                if name not in values or (kind in newest and newest[kind] is not event):
+                    continue
+                cost = values.get(price) if price else None
+                kinds[kind].append(Window(slot.start, slot.end, values[name], cost, event.event_id, rank))
+            if _emergency(slot.flags, values.get(SIMPLE)):
                 value = values.get(IMPORT_LIMIT, math.nan)
-                kinds["emergency"].append(Window(slot.start, slot.end, value, None, event.event_id))
+                kinds["emergency"].append(Window(slot.start, slot.end, value, None, event.event_id, rank))
             elif IMPORT_LIMIT in values:
                 kinds["import"].append(
-                    Window(slot.start, slot.end, values[IMPORT_LIMIT], None, event.event_id)
+                    Window(slot.start, slot.end, values[IMPORT_LIMIT], None, event.event_id, rank)
                 )
-        if any(IMPORT_RESERVATION in slot.values for slot in event.slots):
-            reservation_fp.append(event.fingerprint)
-        if any(IMPORT_AVAILABLE in slot.values for slot in event.slots):
-            availability_fp.append(event.fingerprint)
+    requesting = [event for event in ordered if event.report_requested]
+    request_event = requesting[-1].event_id if requesting else None
     if request_event is None and kinds["sub"]:
         # No event asks for reservation requests explicitly (it should): answer the subscription's.
-        request_event = kinds["sub"][0].event_id
+        request_event = max(kinds["sub"], key=lambda window: window.rank).event_id
     return GridSchedule(
         subscriptions=tuple(kinds["sub"]),
-        export_subscriptions=tuple(kinds["export_sub"] + kinds["export_res"]),
+        export_subscriptions=tuple(kinds["export_sub"]),
+        export_reservations=tuple(kinds["export_res"]),
         reservations=tuple(kinds["res"]),
         availability=tuple(kinds["avail"]),
         import_limits=tuple(kinds["import"]),
         export_limits=tuple(kinds["export"]),
         emergencies=tuple(kinds["emergency"]),
         request_event_id=request_event,
-        reservation_fingerprint=tuple(reservation_fp),
-        availability_fingerprint=tuple(availability_fp),
+        reservation_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_RESERVATION)),
+        availability_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_AVAILABLE)),
     )
 
 
@@ -275,10 +288,19 @@ def _in_force(windows: Iterable[Window], moment: datetime) -> list[Window]:
     return [window for window in windows if window.covers(moment)]
 
 
+def _newest_in_force(windows: Iterable[Window], moment: datetime) -> list[Window]:
+    """The windows in force at ``moment`` from the newest event that has any."""
+    active = _in_force(windows, moment)
+    if not active:
+        return []
+    rank = max(window.rank for window in active)
+    return [window for window in active if window.rank == rank]
+
+
 def _subscription(
     schedule: GridSchedule, policy: GridPolicy, moment: datetime
 ) -> tuple[float | None, str | None]:
-    announced = _in_force(schedule.subscriptions, moment)
+    announced = _newest_in_force(schedule.subscriptions, moment)
     if announced:
         return min(window.value_w for window in announced), "server"
     if policy.subscription_w is not None:
@@ -287,7 +309,7 @@ def _subscription(
 
 
 def _lowest(windows: Iterable[Window], moment: datetime) -> float | None:
-    values = [window.value_w for window in _in_force(windows, moment)]
+    values = [window.value_w for window in _newest_in_force(windows, moment)]
     return min(values) if values else None
 
 
@@ -326,9 +348,10 @@ def grid_terms(
     export_envelope_w = _lowest(schedule.export_limits, moment)
     if export_envelope_w is not None:
         export_terms[TERM_ENVELOPE] = export_envelope_w
-    export_sub = _in_force(schedule.export_subscriptions, moment)
-    if export_sub:
-        export_terms[TERM_SUBSCRIPTION] = sum(window.value_w for window in export_sub)
+    export_sub = _lowest(schedule.export_subscriptions, moment)
+    if export_sub is not None:
+        export_reserved = sum(window.value_w for window in _in_force(schedule.export_reservations, moment))
+        export_terms[TERM_SUBSCRIPTION] = export_sub + export_reserved
     if policy.export_limit_w is not None:
         export_terms[TERM_SCHEDULE] = policy.export_limit_w
     return GridTerms(
@@ -341,6 +364,11 @@ def grid_terms(
         envelope_export_w=export_envelope_w,
         emergency_w=emergency_w,
     )
+
+
+def announced_subscriptions(schedule: GridSchedule, moment: datetime) -> tuple[float | None, float | None]:
+    """The import and export subscriptions the server's newest events announce at ``moment`` (W)."""
+    return _lowest(schedule.subscriptions, moment), _lowest(schedule.export_subscriptions, moment)
 
 
 def next_change(schedule: GridSchedule | None, moment: datetime) -> datetime | None:
