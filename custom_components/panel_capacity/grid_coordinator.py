@@ -162,7 +162,7 @@ def _safe_repr(value: Any) -> str:
 
 
 def _watts(value: Any) -> float | None:
-    """A stored power, if it is one."""
+    """A stored power (or any number that must be finite and not negative), if it is one."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -174,15 +174,9 @@ def _watts(value: Any) -> float | None:
 
 
 def _kw(options: Any, key: str) -> float | None:
-    value = options.get(key)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        return None
-    return float(value) * 1000.0
+    """An option in kW, in W."""
+    value = _watts(options.get(key))
+    return None if value is None else value * 1000.0
 
 
 def policy_from_options(options: Any) -> GridPolicy:
