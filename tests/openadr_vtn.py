@@ -70,6 +70,7 @@ import logging
 import math
 import re
 import secrets
+import ssl as ssl_module
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -335,22 +336,27 @@ class FakeVtn:
         self._server: TestServer | None = None
         self._closing = asyncio.Event()
         self.port: int | None = None
+        self.scheme = "http"
 
     # --- serving ---------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def serve(self, port: int | None = None) -> AsyncIterator[str]:
+    async def serve(
+        self, port: int | None = None, ssl: ssl_module.SSLContext | None = None
+    ) -> AsyncIterator[str]:
         """Listen on 127.0.0.1 (a free port, or ``port`` to come back on the same one).
 
-        Yields the base URL including the base path, and closes the server on
-        exit. A request still sleeping in ``delay_s`` is woken at close.
+        With ``ssl``, over HTTPS. Yields the base URL including the base path,
+        and closes the server on exit. A request still sleeping in ``delay_s``
+        is woken at close.
         """
         if self._server is not None:
             raise RuntimeError("the VTN is already serving")
         self._closing = asyncio.Event()
+        self.scheme = "https" if ssl is not None else "http"
         server = TestServer(self.app, host="127.0.0.1", port=port)
         # No access log: its timing breaks under a frozen clock, and tests read ``requests`` instead.
-        await server.start_server(shutdown_timeout=1.0, access_log=None)
+        await server.start_server(shutdown_timeout=1.0, access_log=None, ssl=ssl)
         self._server = server
         self.port = server.port
         try:
@@ -365,7 +371,7 @@ class FakeVtn:
         """The base URL (scheme, host, port and base path) while serving."""
         if self.port is None:
             raise RuntimeError("the VTN has not been served yet")
-        return f"http://127.0.0.1:{self.port}{self.base_path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.base_path}"
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._front])

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+import ipaddress
 import logging
+from pathlib import Path
+import ssl
 from typing import Any
 from unittest.mock import patch
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -841,3 +849,69 @@ async def test_a_request_without_a_start_begins_at_the_current_quarter_hour(
         "duration": "PT30M",
     }
     assert float(state_of(LIMIT)) == 6500  # in force at once
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 that no authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test VTN")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "vtn.pem", directory / "vtn.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def test_certificates_are_verified_unless_turned_off(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, tmp_path: Path, state_of
+) -> None:
+    secure = FakeVtn()
+    secure.add_program("dycm")
+    loop = asyncio.get_running_loop()
+    test_handler = loop.get_exception_handler()
+
+    def server_side(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # The fake server's end of a handshake the client refused: the server's noise, not ours.
+        if context.get("message", "").startswith("Error on transport creation for incoming connection"):
+            return
+        assert test_handler is not None
+        test_handler(loop, context)
+
+    async with secure.serve(ssl=self_signed(tmp_path)) as url:
+        assert url.startswith("https://")
+        flow_id = await _server_step(hass, loaded_entry)
+        verified = server_data(url, **{CONF_VERIFY_SSL: True})
+        loop.set_exception_handler(server_side)
+        try:
+            result = await hass.config_entries.options.async_configure(flow_id, verified)
+            await asyncio.sleep(0.1)  # the server notices the refused handshake
+        finally:
+            loop.set_exception_handler(test_handler)
+        assert result["errors"] == {CONF_URL: "cannot_connect"}  # an unknown certificate is refused
+        assert not any(r.path == "/auth/token" for r in secure.recorded)  # the secret never left
+        result = await hass.config_entries.options.async_configure(
+            flow_id, verified | {CONF_VERIFY_SSL: False}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await settle(hass)
+        assert state_of(CONNECTION) == "connected"
