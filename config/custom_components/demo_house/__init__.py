@@ -9,14 +9,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import probatio
+
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.discovery import async_load_platform
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 
 DOMAIN = "demo_house"
 PANEL = "panel_capacity"
 LOGGER = logging.getLogger(__name__)
+
+CONFIG_SCHEMA = probatio.Schema(
+    {
+        DOMAIN: probatio.Any(
+            None,
+            {
+                probatio.Optional("speed", default=12): probatio.All(
+                    probatio.Coerce(float), probatio.Range(min=0.1, max=600)
+                ),
+                probatio.Optional("start", default="2006-12-28 20:45:00"): str,
+                probatio.Optional("data"): str,
+            },
+        )
+    },
+    extra=probatio.ALLOW_EXTRA,
+)
 
 PANEL_FORM = {
     "name": "Demo panel",
@@ -45,6 +64,7 @@ LOADS: list[tuple[dict[str, Any], dict[str, Any]]] = [
             "max": 32,
             "step": 1,
             "allow_off": True,
+            "power_sensor": "sensor.demo_ev_charger_power",
             "min_on_s": 0,
             "min_off_s": 0,
             "never_shed": False,
@@ -54,18 +74,16 @@ LOADS: list[tuple[dict[str, Any], dict[str, Any]]] = [
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Seed the demo panel once Home Assistant has started."""
+    """Replay the house's consumption; seed the demo panel once Home Assistant has started."""
+    hass.async_create_task(
+        async_load_platform(hass, "sensor", DOMAIN, dict(config.get(DOMAIN) or {}), config)
+    )
 
     async def _seed(_hass: HomeAssistant) -> None:
         if hass.config_entries.async_entries(PANEL):
             return
-        # A lively first start: 2 kW of base load, the EV charging at 24 A, both appliances on.
-        await hass.services.async_call(
-            "input_number",
-            "set_value",
-            {"entity_id": "input_number.demo_base_load", "value": 2000},
-            blocking=True,
-        )
+        # A lively first start: the EV charging at 24 A, both appliances on, on top of the
+        # house's own evening consumption.
         await hass.services.async_call(
             "input_number",
             "set_value",
@@ -75,7 +93,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         await hass.services.async_call(
             "input_boolean",
             "turn_on",
-            {"entity_id": ["input_boolean.demo_water_heater", "input_boolean.demo_heat_pump"]},
+            {
+                "entity_id": [
+                    "input_boolean.demo_water_heater",
+                    "input_boolean.demo_heat_pump",
+                    "input_boolean.demo_ev_plugged_in",
+                ]
+            },
             blocking=True,
         )
         result = await hass.config_entries.flow.async_init(PANEL, context={"source": SOURCE_USER})
