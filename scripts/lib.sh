@@ -98,3 +98,17 @@ pc_ensure_env() {
     "$PC_REPO/scripts/setup"
   fi
 }
+
+# Debian's Chromium for the browser tests: in the root filesystem (rootfs
+# mode) or on the host (native mode, where apt is the host's).
+pc_ensure_chromium() {
+  local apt='export DEBIAN_FRONTEND=noninteractive
+    apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+    apt-get -o Acquire::Check-Valid-Until=false install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null'
+  if [ "$(pc_mode)" = native ]; then
+    command -v chromium >/dev/null 2>&1 || sh -c "$apt" || pc_die "could not install chromium from Debian"
+  elif [ ! -x "$PC_ROOTFS/usr/bin/chromium" ]; then
+    pc_log "installing Debian's chromium in the root filesystem (about 20 s)"
+    pc_run sh -c "$apt" || pc_die "could not install chromium from Debian"
+  fi
+}
