@@ -100,6 +100,15 @@ def _onboard(url: str) -> str:
     return str(token)
 
 
+def _wait_until_running(url: str, token: str) -> None:
+    """Home Assistant has finished starting (the demo house's panel is added then)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while _request(f"{url}/api/config", token=token)["state"] != "RUNNING":  # type: ignore[index]
+        if time.monotonic() > deadline:
+            raise RuntimeError("Home Assistant did not finish starting")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo house in a real Home Assistant; yields its URL. Panel Capacity comes configured on it."""
@@ -131,7 +140,7 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     try:
         _wait_until_served(url, process, log)
-        _onboard(url)
+        _wait_until_running(url, _onboard(url))
         yield url
     finally:
         process.terminate()
