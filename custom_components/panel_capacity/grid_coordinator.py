@@ -55,7 +55,6 @@ from .grid.client import (
     VERSION_310,
     OpenAdrAuthError,
     OpenAdrClient,
-    OpenAdrConnectionError,
     OpenAdrError,
     OpenAdrNotSupportedError,
     OpenAdrResponseError,
@@ -653,7 +652,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             ) from err
         except OpenAdrAuthError as err:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="grid_auth_failed") from err
-        except (OpenAdrConnectionError, OpenAdrError) as err:
+        except OpenAdrError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="grid_request_failed",

@@ -279,9 +279,6 @@ class GridTerms:
     subscription_w: float | None = None  # the subscription in force (server or configured)
     subscription_source: str | None = None  # "server" or "configured"
     reserved_w: float = 0.0  # extra capacity granted and in force
-    envelope_import_w: float | None = None
-    envelope_export_w: float | None = None
-    emergency_w: float | None = None
 
 
 def _in_force(windows: Iterable[Window], moment: datetime) -> list[Window]:
@@ -360,9 +357,6 @@ def grid_terms(
         subscription_w=subscription,
         subscription_source=source,
         reserved_w=reserved,
-        envelope_import_w=envelope_w,
-        envelope_export_w=export_envelope_w,
-        emergency_w=emergency_w,
     )
 
 
