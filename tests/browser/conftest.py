@@ -17,14 +17,23 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+# The same start and ready login as scripts/develop.
+from dev_house import (  # noqa: E402
+    DEMO_PASSWORD,
+    DEMO_USER,
+    onboard,
+    remove_onboarding_extras,
+    seed_http,
+    wait_until_running,
+    wait_until_served,
+)
+
 CHROMIUM = os.environ.get("PANEL_CAPACITY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,79 +43,30 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-USER, PASSWORD = "demo", "demo-panel-capacity"
 SCREENSHOTS = REPO / "out" / "screenshots"
-START_TIMEOUT_S = 180
+# How long a newcomer waits, measured on each run: Home Assistant's start, and page loads.
+TIMINGS: dict[str, float] = {}
+
+
+def timed(name: str, began: float) -> None:
+    """Record the seconds since BEGAN under NAME (the first measurement of a name is kept)."""
+    TIMINGS.setdefault(name, round(time.monotonic() - began, 1))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the timings after the tests, and keep them next to the screenshots."""
+    if TIMINGS:
+        terminalreporter.write_line(
+            "timings (s): " + ", ".join(f"{name} {value}" for name, value in TIMINGS.items())
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _request(url: str, body: dict | None = None, token: str | None = None, form: bool = False) -> object:
-    data = None
-    headers = {}
-    if body is not None:
-        if form:
-            data = urllib.parse.urlencode(body).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        else:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(  # noqa: S310 - loopback http only
-        url, data=data, headers=headers, method="POST" if body is not None else "GET"
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-def _wait_until_served(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Home Assistant exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/manifest.json", timeout=5):  # noqa: S310 - loopback only
-                return
-        except urllib.error.URLError, ConnectionError, TimeoutError:
-            time.sleep(0.5)
-    raise RuntimeError(f"Home Assistant did not start in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def _onboard(url: str) -> str:
-    """Create the first user and finish onboarding, as the onboarding screens would; returns a token."""
-    client_id = f"{url}/"
-    code = _request(
-        f"{url}/api/onboarding/users",
-        {"client_id": client_id, "name": "Demo", "username": USER, "password": PASSWORD, "language": "en"},
-    )["auth_code"]  # type: ignore[index]
-    token = _request(
-        f"{url}/auth/token",
-        {"grant_type": "authorization_code", "code": code, "client_id": client_id},
-        form=True,
-    )["access_token"]  # type: ignore[index]
-    _request(f"{url}/api/onboarding/core_config", {}, token)
-    _request(f"{url}/api/onboarding/analytics", {}, token)
-    _request(
-        f"{url}/api/onboarding/integration",
-        {"client_id": client_id, "redirect_uri": f"{url}/?auth_callback=1"},
-        token,
-    )
-    return str(token)
-
-
-def _wait_until_running(url: str, token: str) -> None:
-    """Home Assistant has finished starting (the demo house's panel is added then)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while _request(f"{url}/api/config", token=token)["state"] != "RUNNING":  # type: ignore[index]
-        if time.monotonic() > deadline:
-            raise RuntimeError("Home Assistant did not finish starting")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -123,10 +83,7 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         REPO / "config" / "custom_components" / "demo_house"
     )
     port = _free_port()
-    subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "dev_http.py"), str(config), "127.0.0.1", str(port)],
-        check=True,
-    )
+    seed_http(config, "127.0.0.1", port)
     log = config / "hass.out"
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
@@ -139,8 +96,13 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             cwd=config,
         )
     try:
-        _wait_until_served(url, process, log)
-        _wait_until_running(url, _onboard(url))
+        began = time.monotonic()
+        wait_until_served(url, process, log)
+        timed("home_assistant_answers", began)
+        token = onboard(url)
+        wait_until_running(url, token)
+        remove_onboarding_extras(url, token)
+        timed("home_assistant_started", began)
         yield url
     finally:
         process.terminate()
@@ -168,11 +130,16 @@ def page(browser: Browser, home_assistant: str) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
+    began = time.monotonic()
     page.goto(f"{home_assistant}/")
-    page.get_by_label("Username").fill(USER)
-    page.locator("input[type=password]").first.fill(PASSWORD)
+    page.get_by_label("Username").fill(DEMO_USER)
+    timed("login_page", began)
+    page.locator("input[type=password]").first.fill(DEMO_PASSWORD)
+    began = time.monotonic()
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/home/**")
+    expect(page.locator("ha-sidebar")).to_be_visible()
+    timed("login_to_home", began)
     yield page
     context.close()
 
