@@ -43,6 +43,7 @@ from custom_components.panel_capacity.const import (
 )
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 
@@ -283,6 +284,15 @@ async def add_panel(
 def subentry_id(entry: MockConfigEntry, title: str) -> str:
     """The id of the load subentry with this title."""
     return next(sid for sid, sub in entry.subentries.items() if sub.title == title)
+
+
+def load_device(hass: HomeAssistant, entry: MockConfigEntry, title: str) -> str:
+    """The id of the device of the load with this title."""
+    device = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, subentry_id(entry, title)), entry.entry_id
+    )
+    assert device is not None
+    return device.id
 
 
 @pytest.fixture

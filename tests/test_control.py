@@ -32,6 +32,7 @@ from .conftest import (
     WATER_HEATER_DATA,
     add_panel,
     advance,
+    load_device,
     load_subentry,
     set_number,
     set_switch,
@@ -66,6 +67,7 @@ async def test_sheds_least_important_and_restores(
     assert actions[0].data == {
         "entry_id": loaded_entry.entry_id,
         "load_id": subentry_id(loaded_entry, "EV charger"),
+        "device_id": load_device(hass, loaded_entry, "EV charger"),
         "load": "EV charger",
         "entity_id": EV,
         "action": "set_level",

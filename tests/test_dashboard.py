@@ -18,12 +18,17 @@ ENTITY_ID = re.compile(r"^(?:sensor|switch|number|binary_sensor)\.[a-z0-9_]+$")
 
 
 def referenced(node: object) -> set[str]:
-    """Every entity id the dashboard names, wherever it is."""
+    """Every Panel Capacity entity id the dashboard names, wherever it is."""
+    return {text for text in referenced_strings(node) if ENTITY_ID.match(text)}
+
+
+def referenced_strings(node: object) -> set[str]:
+    """Every string in the dashboard."""
     if isinstance(node, dict):
-        return set().union(*(referenced(value) for value in node.values())) if node else set()
+        return set().union(set(), *(referenced_strings(value) for value in node.values()))
     if isinstance(node, list):
-        return set().union(*(referenced(value) for value in node)) if node else set()
-    return {node} if isinstance(node, str) and ENTITY_ID.match(node) else set()
+        return set().union(set(), *(referenced_strings(value) for value in node))
+    return {node} if isinstance(node, str) else set()
 
 
 async def test_every_entity_on_the_dashboard_exists(hass: HomeAssistant, house: None) -> None:
@@ -47,3 +52,14 @@ async def test_every_entity_on_the_dashboard_exists(hass: HomeAssistant, house: 
     assert len(entities) > 15
     missing = sorted(entity for entity in entities if hass.states.get(entity) is None)
     assert missing == []
+
+
+def test_the_demo_house_has_every_helper_the_dashboard_names() -> None:
+    config = yaml.safe_load(DASHBOARD.read_text(encoding="utf-8"))
+    house = yaml.safe_load((DASHBOARD.parent.parent / "configuration.yaml").read_text(encoding="utf-8"))
+    helpers = {
+        node for node in referenced_strings(config) if node.startswith(("input_boolean.", "input_number."))
+    }
+    assert len(helpers) == 3
+    defined = {f"{domain}.{name}" for domain in ("input_boolean", "input_number") for name in house[domain]}
+    assert helpers <= defined

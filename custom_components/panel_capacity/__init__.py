@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 
 from .configuration import setup_from_entry
@@ -20,6 +21,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the integration's service actions (there is no YAML configuration)."""
     async_setup_services(hass)
+    # The logbook describes events synchronously: have its words ready in the cache.
+    await async_get_translations(hass, hass.config.language, "logbook", [DOMAIN])
     return True
 
 

@@ -26,7 +26,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import (
     async_track_state_change_event,
@@ -353,9 +353,14 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._log_failure(load, service, err)
         else:
             self._failures_logged.discard(load.subentry_id)
+        # The load's device: the logbook then shows the event on the device's page.
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, load.subentry_id), self.config_entry.entry_id
+        )
         record = {
             "entry_id": self.config_entry.entry_id,
             "load_id": load.subentry_id,
+            "device_id": device.id if device is not None else None,
             "load": load.name,
             "entity_id": load.actuator,
             "action": action.kind.value,

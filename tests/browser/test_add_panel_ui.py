@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from .conftest import screenshot
 
@@ -35,6 +35,31 @@ def add_load(page: Page, name: str, actuator: str, details: dict[str, str]) -> N
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text(f"Created configuration for {name}")).to_be_visible()
     page.get_by_role("button", name=re.compile("Finish|Close")).first.click()
+
+
+def drag(page: Page, handle: Locator, onto: Locator) -> None:
+    """Drag by a handle onto another row, with the small steps of a hand on a mouse."""
+    start, end = handle.bounding_box(), onto.bounding_box()
+    assert start
+    assert end
+    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    target_y = end["y"] + end["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x, y + (target_y - y) * step / 20)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+
+
+def open_priority(page: Page, panel: str) -> Locator:
+    """Open a panel's options -> Load priority; the entity list in the form."""
+    entry = page.locator("ha-config-entry-row").filter(has_text=panel).first
+    entry.get_by_role("button", name="Configure").first.click()
+    page.get_by_text("Load priority", exact=True).click()
+    picker = page.locator("ha-entities-picker")
+    expect(picker.locator(".entity-handle").first).to_be_visible()
+    return picker
 
 
 def test_add_a_panel_through_the_ui(page: Page, home_assistant: str) -> None:
@@ -79,3 +104,30 @@ def test_add_a_panel_through_the_ui(page: Page, home_assistant: str) -> None:
     expect(page.get_by_text("Garage heater").first).to_be_visible()
     expect(page.get_by_text("Workshop").first).to_be_visible()
     screenshot(page, "flow-8-loads")
+    reorder_loads(page)
+
+
+def reorder_loads(page: Page) -> None:
+    """Options -> Load priority: a list with a load missing is refused with its message, then
+    the workshop is dragged above the heater, and the new order is there when the form opens again."""
+    picker = open_priority(page, "Garage subpanel")
+    expect(page.get_by_text("Now: Garage heater, Workshop.")).to_be_visible()
+    screenshot(page, "flow-9-priority")
+    picker.locator(".entity").nth(1).locator("ha-icon-button.clear").click()  # the row's ✕, unlabelled
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text(re.compile("Every load must stay in the list"))).to_be_visible()
+    expect(picker.locator(".entity")).to_have_count(2)  # nothing lost: both loads are back
+    screenshot(page, "flow-10-priority-error")
+    page.get_by_role("button", name="Close").first.click()
+    picker = open_priority(page, "Garage subpanel")
+    handles = picker.locator(".entity-handle")
+    drag(page, handles.nth(1), handles.nth(0))
+    expect(picker.locator(".entity").first).to_contain_text("Extra load (try it)")
+    screenshot(page, "flow-11-priority-dragged")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Options successfully saved.")).to_be_visible()
+    page.get_by_role("button", name="Finish").click()
+    # Opened again, the form shows the new order.
+    open_priority(page, "Garage subpanel")
+    expect(page.get_by_text("Now: Workshop, Garage heater.")).to_be_visible()
+    screenshot(page, "flow-12-priority-saved")

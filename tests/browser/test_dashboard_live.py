@@ -7,7 +7,7 @@ import time
 
 from playwright.sync_api import Locator, Page, expect
 
-from .conftest import screenshot
+from .conftest import screenshot, timed
 
 # The text a person sees in an element, through the shadow roots of Home Assistant's cards.
 DEEP_TEXT = """element => {
@@ -40,8 +40,10 @@ def watts(text: str) -> float:
 
 
 def test_dashboard_shows_the_panel_shedding_live(page: Page, home_assistant: str) -> None:
+    began = time.monotonic()
     page.goto(f"{home_assistant}/panel-capacity/panel")
     expect(page.locator("hui-gauge-card")).to_be_visible()
+    timed("dashboard_page", began)
     # The demo house's evening is over the 11,520 W limit: Panel Capacity sheds its loads.
     loads = page.locator("hui-entities-card").first
     expect(loads).to_contain_text(re.compile(r"\b(Shed|Reduced)\b"), timeout=60_000)
