@@ -80,7 +80,7 @@ pc_run() {
   # environment (its pip mirrors, pyenv shims...) stays outside.
   local -a passthrough=()
   local name
-  for name in CI COLUMNS TERM PYTEST_ADDOPTS HYPOTHESIS_PROFILE PANEL_CAPACITY_HOST PANEL_CAPACITY_PORT; do
+  for name in CI COLUMNS TERM PYTEST_ADDOPTS HYPOTHESIS_PROFILE PANEL_CAPACITY_HOST PANEL_CAPACITY_PORT PANEL_CAPACITY_README_SHOTS; do
     if [ -n "${!name:-}" ]; then
       passthrough+=("$name=${!name}")
     fi

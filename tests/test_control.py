@@ -14,7 +14,14 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from custom_components.panel_capacity.const import DOMAIN, EVENT_ACTION, EVENT_ALERT
+from custom_components.panel_capacity.const import (
+    CONF_ACTUATOR,
+    CONF_NOMINAL_W,
+    DOMAIN,
+    EVENT_ACTION,
+    EVENT_ALERT,
+)
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -24,6 +31,7 @@ from .conftest import (
     BASE,
     EV,
     EV_DATA,
+    HEAT_PUMP,
     METER_FROZEN,
     METER_ONLINE,
     PANEL_DATA,
@@ -349,6 +357,28 @@ async def test_reload_for_a_config_change_keeps_loads_held(
     assert state_of(WATER_HEATER) == "off"
     assert state_of("sensor.water_heater_state") == "held_off"
     assert actions == []  # nothing given back and shed again
+
+
+async def test_changes_in_quick_succession_keep_loads_held(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
+) -> None:
+    # Two changes before the first reload runs (a load added, then an option, as when loads are
+    # added one after another): two reloads follow, the second unloading a controller that was
+    # set up after both changes and has already acted.
+    await set_number(hass, BASE, 7000)
+    assert state_of(WATER_HEATER) == "off"
+    actions = async_capture_events(hass, EVENT_ACTION)
+    sub = load_subentry("Heat pump", {CONF_ACTUATOR: HEAT_PUMP, CONF_NOMINAL_W: 3000})
+    hass.config_entries.async_add_subentry(loaded_entry, ConfigSubentry(**sub))
+    hass.config_entries.async_update_entry(loaded_entry, options={"margin_w": 300})
+    await hass.async_block_till_done()
+    assert loaded_entry.runtime_data.coordinator.setup.settings.margin_w == 300
+    assert state_of(WATER_HEATER) == "off"
+    assert "released" not in [action.data["reason"] for action in actions]  # nothing given back
+    # With no reload pending, unloading (disabling the panel) gives every load back.
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(WATER_HEATER) == "on"
 
 
 async def test_removed_load_is_given_back(

@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO / "out" / "screenshots"
+README_SHOTS = Path(__file__).parent / "screenshots"
 # How long a newcomer waits, measured on each run: Home Assistant's start, and page loads.
 TIMINGS: dict[str, float] = {}
 
@@ -144,9 +145,18 @@ def page(browser: Browser, home_assistant: str) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save a screenshot under out/screenshots (and return its path)."""
+def screenshot(page: Page, name: str, readme: str | None = None, dialog: bool = False) -> Path:
+    """Save a screenshot under out/screenshots (and return its path).
+
+    With PANEL_CAPACITY_README_SHOTS=1, a step named ``readme`` also refreshes the README's copy
+    in tests/browser/screenshots; a ``dialog`` is cut to the middle of the 1280 px page, where
+    Home Assistant's dialogs open.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    if readme and os.environ.get("PANEL_CAPACITY_README_SHOTS"):
+        size = page.viewport_size
+        clip = {"x": 330, "y": 0, "width": 620, "height": size["height"]} if dialog and size else None
+        page.screenshot(path=str(README_SHOTS / f"{readme}.png"), full_page=clip is None, clip=clip)  # type: ignore[arg-type]
     return path

@@ -32,6 +32,12 @@ def add_load(page: Page, name: str, actuator: str, details: dict[str, str]) -> N
     page.get_by_role("button", name="Submit").click()
     for label, value in details.items():
         page.get_by_role("spinbutton", name=label).fill(value)
+    screenshot(
+        page,
+        f"flow-load-{name.lower().replace(' ', '-')}",
+        readme="flow-load" if name == "Workshop" else None,
+        dialog=True,
+    )
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text(f"Created configuration for {name}")).to_be_visible()
     page.get_by_role("button", name=re.compile("Finish|Close")).first.click()
@@ -76,13 +82,13 @@ def test_add_a_panel_through_the_ui(page: Page, home_assistant: str) -> None:
     screenshot(page, "flow-1-panel")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text(re.compile("enter the line-to-neutral voltage"))).to_be_visible()
-    screenshot(page, "flow-2-error")
+    screenshot(page, "flow-2-error", readme="flow-panel-error", dialog=True)
     page.get_by_role("spinbutton", name="Voltage*").fill("230")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Meter", exact=True)).to_be_visible()
     screenshot(page, "flow-3-meter")
     pick(page, "Panel power sensor", "Demo EV charger power")
-    screenshot(page, "flow-4-meter-picked")
+    screenshot(page, "flow-4-meter-picked", readme="flow-meter", dialog=True)
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Name and assign")).to_be_visible()  # created: its device is named after it
     screenshot(page, "flow-5-created")
@@ -123,7 +129,7 @@ def reorder_loads(page: Page) -> None:
     handles = picker.locator(".entity-handle")
     drag(page, handles.nth(1), handles.nth(0))
     expect(picker.locator(".entity").first).to_contain_text("Extra load (try it)")
-    screenshot(page, "flow-11-priority-dragged")
+    screenshot(page, "flow-11-priority-dragged", readme="flow-priority", dialog=True)
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Options successfully saved.")).to_be_visible()
     page.get_by_role("button", name="Finish").click()

@@ -51,8 +51,17 @@ def test_dashboard_shows_the_panel_shedding_live(page: Page, home_assistant: str
     site = tile(page, "Site power")
     first = seen(site)
     assert watts(first) > 0
+    # Recent actions: Panel Capacity's own account, from the logbook (its rows render when in view).
+    recent = page.locator("hui-logbook-card")
+    recent.scroll_into_view_if_needed()
+    expect(recent).to_contain_text(re.compile(r"(was set to|was switched off).*over the limit"), timeout=30_000)
+    page.mouse.wheel(0, -5000)
     page.locator("ha-toast").wait_for(state="hidden", timeout=20_000)  # "Home Assistant has started!"
-    screenshot(page, "dashboard-desktop")
+    # A window tall enough for the whole dashboard: lists render only what is in view.
+    page.set_viewport_size({"width": 1280, "height": 1450})
+    expect(recent).to_contain_text("over the limit")
+    page.wait_for_timeout(1000)
+    screenshot(page, "dashboard-desktop", readme="dashboard-desktop")
     # The meter reports every 5 seconds from real data replayed at 12x: the value moves.
     deadline = time.monotonic() + 60
     while seen(site) == first:
@@ -60,4 +69,4 @@ def test_dashboard_shows_the_panel_shedding_live(page: Page, home_assistant: str
         page.wait_for_timeout(1000)
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.locator("hui-gauge-card")).to_be_visible()
-    screenshot(page, "dashboard-phone")
+    screenshot(page, "dashboard-phone", readme="dashboard-phone")
