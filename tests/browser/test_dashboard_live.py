@@ -54,7 +54,9 @@ def test_dashboard_shows_the_panel_shedding_live(page: Page, home_assistant: str
     # Recent actions: Panel Capacity's own account, from the logbook (its rows render when in view).
     recent = page.locator("hui-logbook-card")
     recent.scroll_into_view_if_needed()
-    expect(recent).to_contain_text(re.compile(r"(was set to|was switched off).*over the limit"), timeout=30_000)
+    expect(recent).to_contain_text(
+        re.compile(r"(was set to|was switched off).*over the limit"), timeout=30_000
+    )
     page.mouse.wheel(0, -5000)
     page.locator("ha-toast").wait_for(state="hidden", timeout=20_000)  # "Home Assistant has started!"
     # A window tall enough for the whole dashboard: lists render only what is in view.
