@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import IO, Any
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -85,6 +85,18 @@ def request(
     with urllib.request.urlopen(message, timeout=30) as response:  # noqa: S310 - loopback only
         text = response.read()
     return json.loads(text) if text else None
+
+
+def start_hass(config_dir: Path, *args: str, output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start Home Assistant on CONFIG_DIR (its output to OUTPUT, else the terminal)."""
+    # The hass command, from the config directory: "python -m" would put the repository on
+    # sys.path, whose custom_components would hide the config's (the demo house).
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "hass"), "--config", str(config_dir), *args],
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        cwd=config_dir,
+    )
 
 
 def wait_until_served(url: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
@@ -181,12 +193,7 @@ def main() -> int:
     seed_http(config_dir, host, port)
     url = f"http://{host}:{port}"
     began = time.monotonic()
-    # The hass command, from the config directory: "python -m" would put the repository on
-    # sys.path, whose custom_components would hide the config's (the demo house).
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hass"), "--config", str(config_dir), *sys.argv[4:]],
-        cwd=config_dir,
-    )
+    process = start_hass(config_dir, *sys.argv[4:])
     # Ctrl-C reaches hass too (same process group) and stops it; a TERM is passed on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: process.terminate())

@@ -363,8 +363,7 @@ async def test_changes_in_quick_succession_keep_loads_held(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
 ) -> None:
     # Two changes before the first reload runs (a load added, then an option, as when loads are
-    # added one after another): two reloads follow, the second unloading a controller that was
-    # set up after both changes and has already acted.
+    # added one after another): each schedules a reload, and no load is given back by either.
     await set_number(hass, BASE, 7000)
     assert state_of(WATER_HEATER) == "off"
     actions = async_capture_events(hass, EVENT_ACTION)

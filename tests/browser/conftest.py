@@ -30,6 +30,7 @@ from dev_house import (  # noqa: E402
     onboard,
     remove_onboarding_extras,
     seed_http,
+    start_hass,
     wait_until_running,
     wait_until_served,
 )
@@ -88,14 +89,7 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = config / "hass.out"
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as output:
-        # The hass command, from the config directory: "python -m" would put the repository on
-        # sys.path, whose custom_components would hide the config's (the demo house).
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "hass"), "--config", str(config)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=config,
-        )
+        process = start_hass(config, output=output)
     try:
         began = time.monotonic()
         wait_until_served(url, process, log)
