@@ -31,7 +31,7 @@ from custom_components.panel_capacity.engine import (
     Supply,
     effective_limit,
 )
-from custom_components.panel_capacity.engine.controller import MAX_RETRIES
+from custom_components.panel_capacity.engine.ledger import MAX_RETRIES
 
 # 40 A x 240 V split-phase: rating 9600 W, continuous limit 7680 W.
 PANEL = PanelConfig(rating_a=40, voltage_v=240, supply=Supply.SPLIT_PHASE)

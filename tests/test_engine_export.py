@@ -32,7 +32,7 @@ from custom_components.panel_capacity.engine import (
     Supply,
     effective_export_limit,
 )
-from custom_components.panel_capacity.engine.controller import MAX_RETRIES
+from custom_components.panel_capacity.engine.ledger import MAX_RETRIES
 
 from .plant import Plant
 

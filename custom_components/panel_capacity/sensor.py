@@ -23,10 +23,9 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .engine import ControllerState, LoadReason, LoadState, LoadStatus, Status
-from .engine.model import TERM_LARGEST_STEP, TERM_PANEL, TERM_USER_CAP
+from .engine.terms import LimitTerm
 from .entity import PanelCapacityEntity, PanelCapacityLoadEntity
 from .grid.reservations import ReservationStatus
-from .grid.schedule import TERM_EMERGENCY, TERM_ENVELOPE, TERM_RESERVATION, TERM_SCHEDULE, TERM_SUBSCRIPTION
 from .grid_coordinator import GridConnection, GridCoordinator, reservation_response
 
 PARALLEL_UPDATES = 0
@@ -36,17 +35,8 @@ def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else dt_util.utc_from_timestamp(timestamp).isoformat()
 
 
-LIMIT_TERMS = [
-    TERM_PANEL,
-    TERM_LARGEST_STEP,
-    TERM_USER_CAP,
-    TERM_SUBSCRIPTION,
-    TERM_RESERVATION,
-    TERM_ENVELOPE,
-    TERM_SCHEDULE,
-    TERM_EMERGENCY,
-]
-EXPORT_TERMS = [TERM_ENVELOPE, TERM_SUBSCRIPTION, TERM_SCHEDULE]
+LIMIT_TERMS = [term.value for term in LimitTerm]
+EXPORT_TERMS = [LimitTerm.ENVELOPE.value, LimitTerm.SUBSCRIPTION.value, LimitTerm.SCHEDULE.value]
 
 
 @dataclass(frozen=True, kw_only=True)

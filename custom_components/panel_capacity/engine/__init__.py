@@ -2,39 +2,49 @@
 
 Time is passed in; measurements and actuator states go in; actions and a
 status snapshot come out. Home Assistant's coordinator and the offline
-simulator drive the same engine.
+simulator drive the same engine. See ``controller`` for the map of modules.
 """
 
-from .controller import CapacityEngine, ConfigError
+from .config import (
+    ROOT,
+    Conductor,
+    ControlSettings,
+    LoadConfig,
+    LoadKind,
+    NodeConfig,
+    PanelConfig,
+    Supply,
+)
+from .controller import CapacityEngine
 from .limits import effective_export_limit, effective_limit
 from .model import (
-    TERM_LARGEST_STEP,
-    TERM_PANEL,
-    TERM_USER_CAP,
     AccountingSnapshot,
     Action,
     ActionKind,
     ActionReason,
     Alert,
+    Binding,
+    ConstraintStatus,
     ControllerState,
-    ControlSettings,
+    FlowSource,
     LimitSnapshot,
-    LoadConfig,
     LoadInput,
-    LoadKind,
     LoadReason,
     LoadState,
     LoadStatus,
-    PanelConfig,
+    NodeReading,
+    NodeStatus,
     QuietBand,
     SiteReading,
     Status,
     StepInput,
     StepResult,
-    Supply,
 )
+from .terms import TERM_LARGEST_STEP, TERM_PANEL, TERM_USER_CAP, LimitTerm
+from .validation import ConfigError
 
 __all__ = [
+    "ROOT",
     "TERM_LARGEST_STEP",
     "TERM_PANEL",
     "TERM_USER_CAP",
@@ -43,17 +53,25 @@ __all__ = [
     "ActionKind",
     "ActionReason",
     "Alert",
+    "Binding",
     "CapacityEngine",
+    "Conductor",
     "ConfigError",
+    "ConstraintStatus",
     "ControlSettings",
     "ControllerState",
+    "FlowSource",
     "LimitSnapshot",
+    "LimitTerm",
     "LoadConfig",
     "LoadInput",
     "LoadKind",
     "LoadReason",
     "LoadState",
     "LoadStatus",
+    "NodeConfig",
+    "NodeReading",
+    "NodeStatus",
     "PanelConfig",
     "QuietBand",
     "SiteReading",

@@ -1,24 +1,23 @@
-"""The effective limit: the minimum of named terms, never above what the panel carries."""
+"""The effective limits: the minimum of named terms, never above what the conductors carry."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
-from .model import TERM_LARGEST_STEP, TERM_PANEL, LimitSnapshot
+from .model import LimitSnapshot
+from .terms import ENGINE_TERMS, TERM_LARGEST_STEP, TERM_PANEL
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .model import ControlSettings, PanelConfig
-
-ENGINE_TERMS = frozenset({TERM_PANEL, TERM_LARGEST_STEP})
+    from .config import ControlSettings, PanelConfig
 
 
 def effective_limit(
     panel: PanelConfig, settings: ControlSettings, extra_terms: Mapping[str, float]
 ) -> LimitSnapshot:
-    """Combine the panel's own terms with the caller's (user cap, grid terms).
+    """The root's total: the panel's own terms with the caller's (user cap, grid terms).
 
     The panel term (rating x continuous factor) is always present, so the result
     can never exceed it. When one unmanaged load can switch on by

@@ -1,34 +1,21 @@
-"""Types of the capacity engine: configuration in, readings in, actions and status out.
+"""Types that cross the engine's boundary at each step: readings in, actions and status out.
 
 Plain Python, no Home Assistant imports. Power is in watts, time in seconds
 (the caller's clock: epoch seconds in Home Assistant, simulated seconds in the
-simulator). Site power is positive when importing, negative when exporting.
+simulator). Power is positive when importing, negative when exporting; a
+conductor's power is its current times its voltage to neutral.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-import math
 from typing import TYPE_CHECKING
+
+from .config import ROOT, Conductor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-
-class Supply(StrEnum):
-    """How the panel is fed."""
-
-    SINGLE_PHASE = "single_phase"
-    SPLIT_PHASE = "split_phase"
-    THREE_PHASE = "three_phase"
-
-
-class LoadKind(StrEnum):
-    """How a load can be controlled."""
-
-    SWITCH = "switch"  # on or off
-    MODULATED = "modulated"  # a level between a minimum and a maximum
 
 
 class ActionKind(StrEnum):
@@ -98,134 +85,27 @@ class Alert(StrEnum):
     RECOVERED = "recovered"  # fresh site readings are back
 
 
-# Names of the limit terms the engine itself adds. Callers add more (user cap, grid).
-TERM_PANEL = "panel"  # rating x continuous factor (NEC 80 %)
-TERM_LARGEST_STEP = "largest_step"  # 100 % rating minus the largest unmanaged step
-TERM_USER_CAP = "user_cap"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PanelConfig:
-    """A panel (main or sub) and its rating.
-
-    ``voltage_v`` is the line-to-line voltage for split-phase (240 V) and the
-    line-to-neutral voltage for three-phase (230 V); ``rating_a`` is the main
-    breaker's rating per phase. ``parent_id`` places a subpanel in a tree of
-    panels; the main panel has none.
-    """
-
-    rating_a: float
-    voltage_v: float
-    supply: Supply = Supply.SPLIT_PHASE
-    continuous_factor: float = 0.8
-    panel_id: str = "main"
-    parent_id: str | None = None
-
-    @property
-    def phase_count(self) -> int:
-        """Number of phases (or legs) the rating applies to."""
-        return {Supply.SINGLE_PHASE: 1, Supply.SPLIT_PHASE: 2, Supply.THREE_PHASE: 3}[self.supply]
-
-    @property
-    def watts_per_amp(self) -> float:
-        """Site power per ampere of (balanced) phase current."""
-        if self.supply is Supply.THREE_PHASE:
-            return 3 * self.voltage_v
-        return self.voltage_v
-
-    @property
-    def rating_w(self) -> float:
-        """The panel's full rating in watts."""
-        return self.rating_a * self.watts_per_amp
-
-    @property
-    def continuous_limit_w(self) -> float:
-        """The most the panel may carry continuously (NEC: 80 % of the rating)."""
-        return self.rating_w * self.continuous_factor
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ControlSettings:
-    """Tuning of the control loop.
-
-    Thresholds, from the top: the effective limit L (shed when site power is
-    above it); the shed target L - margin (shed down to it); the restore
-    threshold L - margin - hysteresis (restore only while the site stays under
-    it, counting the load coming back).
-    """
-
-    margin_w: float = 100.0
-    hysteresis_w: float = 150.0
-    restore_holdoff_s: float = 30.0  # between an action and the next restore
-    response_s: float = 10.0  # how long an actuator may take to show a command
-    staleness_s: float = 60.0  # site reading older than this: fail-safe
-    manual_hold_s: float = 3600.0  # a load changed by hand is left alone this long
-    largest_step_w: float = 0.0  # largest unmanaged load that may switch on at once
-    reserve_idle: bool = False  # keep room for the largest switched load that is on but idle
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadConfig:
-    """A load the engine may control. Priority is the order of the list it is in."""
-
-    load_id: str
-    name: str = ""
-    kind: LoadKind = LoadKind.SWITCH
-    nominal_w: float = 0.0  # draw when on (switch); ignored for modulated loads
-    min_w: float = 0.0  # modulated: lowest level while on
-    max_w: float = 0.0  # modulated: highest level
-    step_w: float = 0.0  # modulated: level granularity (0 = continuous)
-    ramp_w: float = 0.0  # modulated: largest raise at a time (0 = a quarter of the range)
-    allow_off: bool = True  # modulated: may be turned off below its minimum
-    never_shed: bool = False
-    min_on_s: float = 0.0
-    min_off_s: float = 0.0
-    panel_id: str = "main"
-    # An export actuator (modulated only): its level caps production or discharge
-    # (a PV inverter's power limit, a battery's discharge limit). Raising it can
-    # lower site power; it is turned down only to keep export under the export
-    # limit. Its measured power is what it produces, as a positive number.
-    # With never_shed it is never turned down.
-    export: bool = False
-
-    @property
-    def expected_w(self) -> float:
-        """The draw assumed when nothing better is known."""
-        return self.max_w if self.kind is LoadKind.MODULATED else self.nominal_w
-
-    @property
-    def ramp_limit_w(self) -> float:
-        """Largest raise of a modulated load in one restore action."""
-        if self.ramp_w > 0:
-            return self.ramp_w
-        return max(self.step_w, (self.max_w - self.min_w) / 4, 1.0)
-
-    @property
-    def min_raise_w(self) -> float:
-        """Smallest raise worth an action: one step, or 1 % of the range for a continuous load."""
-        if self.step_w > 0:
-            return self.step_w
-        return max(1.0, 0.01 * (self.max_w - self.min_w))
-
-    def quantize_down(self, level_w: float) -> float:
-        """The highest allowed level at or below ``level_w`` (never below min)."""
-        if level_w >= self.max_w:
-            return self.max_w
-        if level_w <= self.min_w:
-            return self.min_w
-        if self.step_w <= 0:
-            return level_w
-        steps = math.floor((level_w - self.min_w) / self.step_w + 1e-9)
-        return self.min_w + steps * self.step_w
-
-
 @dataclass(frozen=True, slots=True)
 class SiteReading:
-    """Power at the panel's main feed. ``power_w`` None means no measurement."""
+    """Power at the service (the root). ``power_w`` None means no total measured.
+
+    ``conductors_w`` holds the conductors measured on their own (a leg's or a
+    phase's current times its voltage to neutral); a conductor that is not in
+    it is not measured now. Without a total, the sum of every conductor is the
+    total.
+    """
 
     power_w: float | None
     time: float | None = None  # when the reading was last reported
-    legs_w: tuple[float, ...] | None = None  # per phase or leg, where measured
+    conductors_w: Mapping[Conductor, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReading:
+    """What a subpanel's or circuit's own sensors read now; nothing read: estimated from its loads."""
+
+    power_w: float | None = None
+    conductors_w: Mapping[Conductor, float] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -251,6 +131,8 @@ class StepInput:
     export_terms: Mapping[str, float] = field(default_factory=dict)
     enabled: bool = True
     day: int | None = None  # calendar day, for the daily counters
+    # Readings of the nodes below the root, by node id (none: estimated).
+    nodes: Mapping[str, NodeReading] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,8 +144,11 @@ class Action:
     reason: ActionReason
     level_w: float | None = None  # for SET_LEVEL
     delta_w: float = 0.0  # expected change of site power (negative when shedding)
-    site_w: float | None = None  # site power the decision was based on
-    limit_w: float = 0.0
+    site_w: float | None = None  # the flow the decision was based on (site power at the root)
+    limit_w: float = 0.0  # the limit it answers to
+    # Where the flow and the limit are: a node, and one of its conductors (None: its total).
+    node_id: str = ROOT
+    conductor: Conductor | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,6 +173,8 @@ class LoadStatus:
     level_w: float | None
     manual_until: float | None
     actions: int
+    node_id: str = ROOT
+    conductors: tuple[Conductor, ...] = ()  # the conductors it draws on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,6 +198,88 @@ class AccountingSnapshot:
     peak_15min_w: float
     seconds_over_export_limit: float = 0.0
     energy_over_export_limit_wh: float = 0.0
+
+
+class FlowSource(StrEnum):
+    """Where a flow in the tree comes from."""
+
+    MEASURED = "measured"  # a sensor of its own
+    ESTIMATED = "estimated"  # the sum of the known loads' measured or remembered draw
+    NOT_MEASURED = "not_measured"  # a leg or phase of a node that measures only its total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConstraintStatus:
+    """One limit of the tree: a node's total, or one of its conductors."""
+
+    node_id: str
+    conductor: Conductor | None  # None: the node's total
+    source: FlowSource
+    flow_w: float | None  # None: not measured
+    projected_w: float | None  # with the commands not yet shown
+    limit: LimitSnapshot
+    volts: float  # turns flow into current (the conductor's voltage to neutral; the node's total: none)
+
+    @property
+    def headroom_w(self) -> float | None:
+        """How much more it may carry."""
+        return None if self.flow_w is None else self.limit.effective_w - self.flow_w
+
+    @property
+    def utilisation_pct(self) -> float | None:
+        """Its flow as a share of its limit."""
+        if self.flow_w is None or self.limit.effective_w <= 0:
+            return None
+        return 100.0 * self.flow_w / self.limit.effective_w
+
+    @property
+    def current_a(self) -> float | None:
+        """A conductor's current (its flow over its voltage to neutral)."""
+        if self.flow_w is None or self.conductor is None or self.volts <= 0:
+            return None
+        return self.flow_w / self.volts
+
+    @property
+    def over_limit(self) -> bool:
+        """Carrying more than its limit."""
+        return self.flow_w is not None and self.flow_w > self.limit.effective_w
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    """A node of the tree: its total and its conductors against their limits."""
+
+    node_id: str
+    name: str
+    parent_id: str | None
+    total: ConstraintStatus
+    conductors: Mapping[Conductor, ConstraintStatus]
+    conductors_measured: bool  # each leg or phase is measured (or, without sensors, estimated)
+
+    @property
+    def binding(self) -> ConstraintStatus:
+        """Its tightest limit: the highest utilisation (the total when nothing is known)."""
+        return _tightest((self.total, *self.conductors.values())) or self.total
+
+
+def _tightest(constraints: tuple[ConstraintStatus, ...]) -> ConstraintStatus | None:
+    best: ConstraintStatus | None = None
+    best_pct = 0.0
+    for constraint in constraints:
+        pct = constraint.utilisation_pct
+        if pct is not None and (best is None or pct > best_pct):
+            best, best_pct = constraint, pct
+    return best
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Binding:
+    """The binding constraint of the house: a node, a conductor (None: its total) and a term."""
+
+    node_id: str
+    conductor: Conductor | None
+    term: str
+    utilisation_pct: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -338,6 +307,14 @@ class Status:
     export_limit: LimitSnapshot | None = None  # None: no valid export term
     export_headroom_w: float | None = None  # how much more may be exported (site + export limit)
     over_export_limit: bool = False  # exporting more than the export limit
+    nodes: Mapping[str, NodeStatus] = field(default_factory=dict)  # the tree, root first
+    binding: Binding | None = None  # the tightest constraint anywhere in the tree
+
+    def tightest(self) -> ConstraintStatus | None:
+        """The constraint with the highest utilisation anywhere in the tree."""
+        return _tightest(
+            tuple(c for node in self.nodes.values() for c in (node.total, *node.conductors.values()))
+        )
 
 
 @dataclass(frozen=True, slots=True)

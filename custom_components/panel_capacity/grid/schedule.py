@@ -19,6 +19,7 @@ import math
 import re
 from typing import TYPE_CHECKING
 
+from ..engine.terms import LimitTerm
 from .model import (
     ALERT_BLACK_START,
     ALERT_GRID_EMERGENCY,
@@ -39,12 +40,12 @@ from .model import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-# Import limit terms.
-TERM_SUBSCRIPTION = "subscription"  # the subscription alone
-TERM_RESERVATION = "reservation"  # the subscription plus reservations in force
-TERM_ENVELOPE = "envelope"  # an operating envelope's import (or export) limit
-TERM_SCHEDULE = "schedule"  # the user's own daily limit schedule
-TERM_EMERGENCY = "emergency"  # an emergency reduction
+# Import limit terms (the engine's enum, shared with the sensors and the translations).
+TERM_SUBSCRIPTION = LimitTerm.SUBSCRIPTION.value
+TERM_RESERVATION = LimitTerm.RESERVATION.value
+TERM_ENVELOPE = LimitTerm.ENVELOPE.value
+TERM_SCHEDULE = LimitTerm.SCHEDULE.value
+TERM_EMERGENCY = LimitTerm.EMERGENCY.value
 # The SIMPLE level that the User Guide's example maps to an emergency load shed.
 SIMPLE_EMERGENCY_LEVEL = 3
 EMERGENCY_FLAGS = frozenset({ALERT_GRID_EMERGENCY, ALERT_BLACK_START})

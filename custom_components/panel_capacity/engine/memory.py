@@ -1,0 +1,88 @@
+"""The memory codec: what a restarted engine needs to know what it holds, and how it is read back.
+
+Per load: what it is held at, the level to give back, its remembered draw,
+its timers and its action count; the accounting; the last action times.
+Anything malformed or unknown is ignored, so a damaged store loses only what
+is damaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+import math
+from typing import TYPE_CHECKING, Any
+
+from .accounting import Accounting
+from .loads import Held, Hold
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .state import EngineState
+
+MEMORY_VERSION = 1
+_INTEGRAL = frozenset({"actions_total", "day_actions", "day"})
+
+
+def encode(state: EngineState) -> dict[str, Any]:
+    """What to persist so a restarted controller knows what it holds."""
+    loads = {}
+    for slot in state.slots:
+        data = asdict(slot.hold)
+        data["held"] = slot.hold.held.value
+        loads[slot.cfg.load_id] = data
+    return {
+        "version": MEMORY_VERSION,
+        "loads": loads,
+        "accounting": asdict(state.acc),
+        "last_action_at": state.last_action_at,
+        "last_export_action_at": state.last_export_action_at,
+    }
+
+
+def decode(state: EngineState, memory: Mapping[str, Any]) -> None:
+    """Take back what ``encode`` gave; anything malformed is ignored."""
+    if memory.get("version") != MEMORY_VERSION:
+        return
+    loads = memory.get("loads")
+    for load_id, data in (loads if isinstance(loads, dict) else {}).items():
+        slot = state.by_id.get(load_id)
+        if slot is not None and isinstance(data, dict):
+            _decode_hold(slot.hold, data)
+    acc = memory.get("accounting")
+    if isinstance(acc, dict):
+        _decode_accounting(state.acc, acc)
+    state.last_action_at = _time(memory.get("last_action_at"))
+    state.last_export_action_at = _time(memory.get("last_export_action_at"))
+
+
+def _time(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _decode_hold(hold: Hold, data: Mapping[str, Any]) -> None:
+    try:
+        hold.held = Held(data.get("held", Held.NONE))
+    except ValueError:
+        return
+    for key in ("restore_level_w", "remembered_w", "changed_at", "manual_until"):
+        value = _time(data.get(key))
+        if value is not None:
+            setattr(hold, key, value)
+    actions = data.get("actions")
+    if isinstance(actions, int) and not isinstance(actions, bool) and actions >= 0:
+        hold.actions = actions
+
+
+def _decode_accounting(acc: Accounting, data: Mapping[str, Any]) -> None:
+    for field_ in fields(Accounting):
+        if field_.name.startswith("block_"):
+            continue  # a block half filled before a restart is not continued
+        value = data.get(field_.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value) or value < 0:
+            continue
+        setattr(acc, field_.name, int(value) if field_.name in _INTEGRAL else float(value))

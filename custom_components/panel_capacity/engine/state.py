@@ -1,0 +1,202 @@
+"""What the engine knows between steps, shared by the policies that read and change it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+from typing import TYPE_CHECKING, Any
+
+from .accounting import Accounting
+from .limits import effective_limit
+from .loads import LoadSlot
+from .model import Action, ActionKind, ActionReason, FlowSource, LimitSnapshot, SiteReading
+from .tree import ROOT_INDEX, Tree
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .config import ControlSettings, LoadConfig, NodeConfig, PanelConfig
+    from .model import NodeReading
+
+
+@dataclass(slots=True)
+class EngineState:
+    """The configuration, the loads' slots, the last readings and the timers."""
+
+    panel: PanelConfig
+    settings: ControlSettings
+    tree: Tree
+    slots: tuple[LoadSlot, ...]  # most important first
+    by_id: dict[str, LoadSlot]
+    importers: tuple[LoadSlot, ...]  # take part in import shedding and restoring
+    exporters: tuple[LoadSlot, ...]  # export actuators
+    never_shed: frozenset[str]
+    limit: LimitSnapshot  # the root total's
+    acc: Accounting = field(default_factory=Accounting)
+    terms: dict[str, float] = field(default_factory=dict)
+    export_terms: dict[str, float] = field(default_factory=dict)
+    export_limit: LimitSnapshot | None = None
+    now: float | None = None
+    started_at: float | None = None
+    site_w: float | None = None  # the root's total now, None when missing
+    site_time: float | None = None  # when the last valid reading was taken
+    site: SiteReading | None = None  # the last reading itself, with its conductors
+    readings: dict[str, NodeReading] = field(default_factory=dict)
+    flows: list[float | None] = field(default_factory=list)
+    sources: list[FlowSource] = field(default_factory=list)
+    last_action_at: float | None = None  # of the last import action
+    last_export_action_at: float | None = None  # of the last action of an export actuator
+    enabled: bool = True
+    fail_safe: bool = False
+    insufficient: bool = False
+    shed_this_step: bool = False
+    planned: tuple[Action, ...] = ()
+    _unmeasured: tuple[None, ...] = ()  # the root's conductors, when only its total is measured
+    _aggregate_sources: list[FlowSource] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        panel: PanelConfig,
+        settings: ControlSettings,
+        loads: Sequence[LoadConfig],
+        nodes: Sequence[NodeConfig],
+    ) -> EngineState:
+        """A new state for a validated configuration."""
+        slots = tuple(LoadSlot(cfg) for cfg in loads)
+        tree = Tree(panel, nodes, loads)
+        extra = len(tree.constraints) - 1
+        return cls(
+            panel=panel,
+            settings=settings,
+            tree=tree,
+            slots=slots,
+            by_id={slot.cfg.load_id: slot for slot in slots},
+            importers=tuple(slot for slot in slots if not slot.cfg.export),
+            exporters=tuple(slot for slot in slots if slot.cfg.export),
+            never_shed=frozenset(slot.cfg.load_id for slot in slots if slot.cfg.never_shed),
+            limit=effective_limit(panel, settings, {}),
+            _unmeasured=(None,) * extra,
+            _aggregate_sources=[FlowSource.MEASURED] + [FlowSource.NOT_MEASURED] * extra,
+        )
+
+    # ---------------------------------------------------------- thresholds
+
+    @property
+    def shed_target_w(self) -> float:
+        """Shedding brings the root's total down to this."""
+        return max(0.0, self.limit.effective_w - self.settings.margin_w)
+
+    @property
+    def restore_threshold_w(self) -> float:
+        """A load comes back only if the root's total stays under this with it."""
+        return max(0.0, self.shed_target_w - self.settings.hysteresis_w)
+
+    def limit_of(self, index: int) -> float:
+        """A constraint's limit in W."""
+        if index == ROOT_INDEX:
+            return self.limit.effective_w
+        return self.tree.constraints[index].limit.effective_w
+
+    def shed_target_of(self, index: int) -> float:
+        """Shedding brings a constraint down to this."""
+        return max(0.0, self.limit_of(index) - self.settings.margin_w)
+
+    def restore_threshold_of(self, index: int) -> float:
+        """Restoring keeps a constraint under this."""
+        return max(0.0, self.shed_target_of(index) - self.settings.hysteresis_w)
+
+    # --------------------------------------------------------------- flows
+
+    @property
+    def projected_w(self) -> float | None:
+        """The root's total once the commands not yet shown in the reading take effect."""
+        if self.site_w is None:
+            return None
+        projected = self.site_w
+        for slot in self.slots:
+            projected += slot.cmd.pending_delta_w
+        return projected
+
+    def projected(self) -> list[float | None]:
+        """Every constraint's flow once the commands not yet shown take effect.
+
+        A measured flow gets the pending changes of the loads drawing on it; an
+        estimated one already counts them (it is made of the loads' draws).
+        """
+        if len(self.flows) <= 1:  # the root's total alone
+            return [self.projected_w, *self._unmeasured]
+        projected = list(self.flows)
+        drawn_by = self.tree.drawn_by
+        for index, source in enumerate(self.sources):
+            value = projected[index]
+            if source is not FlowSource.MEASURED or value is None:
+                continue
+            for load_id, share in drawn_by[index]:
+                pending = self.by_id[load_id].cmd.pending_delta_w
+                if pending:
+                    value += pending * share
+            projected[index] = value
+        if projected[ROOT_INDEX] is not None:
+            projected[ROOT_INDEX] = self.projected_w  # the same sum, in the same order, as without a tree
+        return projected
+
+    def update_flows(self) -> None:
+        """Work out what every constraint carries now (the root's total alone without a tree)."""
+        if self.tree.simple and (self.site is None or not self.site.conductors_w):
+            # The root's total alone; its legs or phases, if any, are not measured.
+            self.flows = [self.site_w]
+            self.sources = self._aggregate_sources
+            return
+        draws = {slot.cfg.load_id: -slot.draw if slot.cfg.export else slot.draw for slot in self.slots}
+        site = self.site if self.site is not None else SiteReading(None)
+        self.flows, self.sources = self.tree.flows(site, self.site_w, self.readings, draws)
+
+    @property
+    def measured_conductors(self) -> bool:
+        """Some conductor or node below the root's total is known: the tree takes part."""
+        return not self.tree.simple or bool(self.site is not None and self.site.conductors_w)
+
+    # ------------------------------------------------------------- actions
+
+    def action(
+        self,
+        slot: LoadSlot,
+        kind: ActionKind,
+        reason: ActionReason,
+        delta: float,
+        level: float | None = None,
+        *,
+        limit: float | None = None,  # the limit it answers to, when not the root's total
+        index: int = ROOT_INDEX,  # the constraint it answers to
+        flow: float | None = None,
+    ) -> Action:
+        """An action on one load, with the flow and the limit it answers to."""
+        if index == ROOT_INDEX:
+            where: dict[str, Any] = {"site_w": self.site_w}
+        else:
+            constraint = self.tree.constraints[index]
+            where = {
+                "site_w": flow if flow is not None else self.flows[index],
+                "node_id": constraint.node.node_id,
+                "conductor": constraint.conductor,
+            }
+        return Action(
+            load_id=slot.cfg.load_id,
+            kind=kind,
+            reason=reason,
+            level_w=level,
+            delta_w=delta,
+            limit_w=self.limit_of(index) if limit is None else limit,
+            **where,
+        )
+
+    def stale(self, now: float) -> bool:
+        """No valid site reading for longer than the staleness time."""
+        since = self.site_time if self.site_time is not None else self.started_at
+        return since is not None and now - since > self.settings.staleness_s
+
+
+def finite(value: float | None) -> float | None:
+    """The value when it is a finite number, else None."""
+    return float(value) if value is not None and math.isfinite(value) else None

@@ -1,0 +1,192 @@
+"""The tree of limits: the service at the root, subpanels and circuits below, conductors in each.
+
+Every node has a total and, when it has more than one conductor, one limit per
+conductor (a leg, a phase). These are the constraints; each has a key, an index
+into the flat lists the policies work on. A load draws on the constraints of
+its node and of every node above it: the totals with all of its power, its
+conductors with an equal share of it (half on each leg for a 240 V load, a
+third on each phase for a three-phase load).
+
+What a constraint carries comes from a sensor where there is one. A node with
+no sensor is estimated from its known loads' draw. A node that measures only
+its total on several conductors is held to its total alone: its legs or
+phases are not measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .config import ROOT, Conductor, NodeConfig, PanelConfig
+from .model import FlowSource, LimitSnapshot
+from .terms import TERM_PANEL, TERM_USER_CAP
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .config import LoadConfig
+    from .model import NodeReading, SiteReading
+
+Key = tuple[str, Conductor | None]  # a node, and one of its conductors (None: its total)
+ROOT_INDEX = 0  # the root's total is always the first constraint
+
+
+@dataclass(frozen=True, slots=True)
+class TreeNode:
+    """A node as the engine uses it, its conductors resolved."""
+
+    node_id: str
+    name: str
+    parent_id: str | None
+    conductors: tuple[Conductor, ...]
+    rating_a: float
+    continuous_factor: float
+    cap_a: float | None
+    path: tuple[str, ...]  # itself, then every node above it up to the root
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One limit of the tree."""
+
+    index: int
+    node: TreeNode
+    conductor: Conductor | None
+    limit: LimitSnapshot  # static below the root's total (that one follows the grid and the cap)
+
+
+def resolve_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str, TreeNode]:
+    """The nodes, root first and every parent before its children (the input is validated)."""
+    root = TreeNode(
+        node_id=ROOT,
+        name=panel.name,
+        parent_id=None,
+        conductors=panel.conductors,
+        rating_a=panel.rating_a,
+        continuous_factor=panel.continuous_factor,
+        cap_a=None,
+        path=(ROOT,),
+    )
+    resolved: dict[str, TreeNode] = {ROOT: root}
+    waiting = list(nodes)
+    while waiting:
+        progress = False
+        for node in list(waiting):
+            parent = resolved.get(node.parent_id)
+            if parent is None:
+                continue
+            resolved[node.node_id] = TreeNode(
+                node_id=node.node_id,
+                name=node.name,
+                parent_id=node.parent_id,
+                conductors=node.conductors or parent.conductors,
+                rating_a=node.rating_a,
+                continuous_factor=node.continuous_factor,
+                cap_a=node.cap_a,
+                path=(node.node_id, *parent.path),
+            )
+            waiting.remove(node)
+            progress = True
+        if not progress:
+            break  # validation reports it; nothing hangs off a missing parent here
+    return resolved
+
+
+class Tree:
+    """The constraints of the house and where each load draws on them."""
+
+    def __init__(self, panel: PanelConfig, nodes: Sequence[NodeConfig], loads: Sequence[LoadConfig]) -> None:
+        """Lay out the constraints and every load's share of each."""
+        self.volts = panel.conductor_voltage_v
+        self.nodes = resolve_nodes(panel, nodes)
+        self.simple = len(self.nodes) == 1  # the root alone: today's aggregate control
+        self.constraints: list[Constraint] = []
+        self.index: dict[Key, int] = {}
+        for node in self.nodes.values():
+            self._add(node, None)
+            if len(node.conductors) > 1:
+                for conductor in node.conductors:
+                    self._add(node, conductor)
+        # Per load: (constraint index, share of its power), root total first.
+        self.placement: dict[str, tuple[tuple[int, float], ...]] = {}
+        for load in loads:
+            node = self.nodes[load.node_id]
+            conductors = load.conductors or node.conductors
+            share = 1.0 / len(conductors)
+            on: list[tuple[int, float]] = []
+            for node_id in reversed(node.path):
+                on.append((self.index[node_id, None], 1.0))
+                on.extend(
+                    (self.index[node_id, conductor], share)
+                    for conductor in conductors
+                    if (node_id, conductor) in self.index
+                )
+            self.placement[load.load_id] = tuple(on)
+        # Per constraint: the loads drawing on it and their shares.
+        self.drawn_by: list[list[tuple[str, float]]] = [[] for _ in self.constraints]
+        for load_id, placed in self.placement.items():
+            for index, share in placed:
+                self.drawn_by[index].append((load_id, share))
+
+    def _add(self, node: TreeNode, conductor: Conductor | None) -> None:
+        index = len(self.constraints)
+        self.index[node.node_id, conductor] = index
+        self.constraints.append(Constraint(index, node, conductor, self._static_limit(node, conductor)))
+
+    def _static_limit(self, node: TreeNode, conductor: Conductor | None) -> LimitSnapshot:
+        """Rating x continuous factor, lowered by the node's cap: per conductor, or for the total."""
+        count = 1 if conductor is not None else len(node.conductors)
+        terms: dict[str, float] = {TERM_PANEL: node.rating_a * node.continuous_factor * self.volts * count}
+        if node.cap_a is not None:
+            terms[TERM_USER_CAP] = node.cap_a * self.volts * count
+        binding = min(terms, key=terms.__getitem__)
+        return LimitSnapshot(effective_w=terms[binding], binding=binding, terms=terms)
+
+    # ---------------------------------------------------------------- flows
+
+    def flows(
+        self,
+        site: SiteReading,
+        site_w: float | None,
+        readings: Mapping[str, NodeReading],
+        draws: Mapping[str, float],
+    ) -> tuple[list[float | None], list[FlowSource]]:
+        """What each constraint carries now, and where that comes from.
+
+        ``site_w`` is the root's total as the engine took it; ``draws`` each
+        load's draw as best known (an export actuator's production negative).
+        """
+        count = len(self.constraints)
+        flow: list[float | None] = [None] * count
+        source = [FlowSource.NOT_MEASURED] * count
+        for node in self.nodes.values():
+            if node.parent_id is None:
+                total, per = site_w, site.conductors_w
+            else:
+                reading = readings.get(node.node_id)
+                total = reading.power_w if reading is not None else None
+                per = reading.conductors_w if reading is not None else None
+            total_index = self.index[node.node_id, None]
+            measured_any = total is not None or bool(per)
+            if total is None and per and len(node.conductors) > 1 and all(c in per for c in node.conductors):
+                total = sum(per[c] for c in node.conductors)
+            if len(node.conductors) == 1 and total is None and per and node.conductors[0] in per:
+                total = per[node.conductors[0]]
+            if total is not None:
+                flow[total_index], source[total_index] = total, FlowSource.MEASURED
+            elif not measured_any and node.parent_id is not None:
+                flow[total_index] = self._estimate(total_index, draws)
+                source[total_index] = FlowSource.ESTIMATED
+            if len(node.conductors) == 1:
+                continue
+            for conductor in node.conductors:
+                index = self.index[node.node_id, conductor]
+                if per and conductor in per:
+                    flow[index], source[index] = per[conductor], FlowSource.MEASURED
+                elif not measured_any and node.parent_id is not None:
+                    flow[index], source[index] = self._estimate(index, draws), FlowSource.ESTIMATED
+        return flow, source
+
+    def _estimate(self, index: int, draws: Mapping[str, float]) -> float:
+        return sum(draws[load_id] * share for load_id, share in self.drawn_by[index])

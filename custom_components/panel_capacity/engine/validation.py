@@ -1,0 +1,110 @@
+"""Validation: the engine refuses a configuration it cannot run safely.
+
+The numeric rules live in ``rules``, shared with the configuration forms, so
+the engine never accepts what a form refuses, or the reverse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+import math
+from typing import TYPE_CHECKING
+
+from .config import ROOT, LoadKind
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .config import ControlSettings, LoadConfig, NodeConfig, PanelConfig
+
+
+class ConfigError(ValueError):
+    """The engine was given a configuration it cannot run safely."""
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(value) for value in values)
+
+
+def validate(
+    panel: PanelConfig,
+    settings: ControlSettings,
+    loads: Sequence[LoadConfig],
+    nodes: Sequence[NodeConfig] = (),
+) -> None:
+    """Raise ConfigError when the configuration is unsafe or inconsistent."""
+    if not _finite(panel.rating_a, panel.voltage_v, panel.continuous_factor):
+        raise ConfigError("panel values must be finite")
+    if panel.rating_a <= 0 or panel.voltage_v <= 0:
+        raise ConfigError("panel rating and voltage must be positive")
+    if not 0 < panel.continuous_factor <= 1:
+        raise ConfigError("continuous factor must be in (0, 1]")
+    for setting in fields(settings):
+        number = getattr(settings, setting.name)
+        if isinstance(number, bool):
+            continue
+        if not math.isfinite(number) or number < 0:
+            raise ConfigError(f"{setting.name} must be a finite, non-negative number")
+    conductors = _validate_nodes(panel, nodes)
+    seen: set[str] = set()
+    for load in loads:
+        if load.load_id in seen:
+            raise ConfigError(f"duplicate load {load.load_id}")
+        seen.add(load.load_id)
+        _validate_load(load)
+        node_conductors = conductors.get(load.node_id)
+        if node_conductors is None:
+            raise ConfigError(f"load {load.load_id}: no node {load.node_id}")
+        if len(set(load.conductors)) != len(load.conductors) or not set(load.conductors) <= set(
+            node_conductors
+        ):
+            raise ConfigError(f"load {load.load_id}: conductors must be distinct ones of its node's")
+
+
+def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str, tuple[object, ...]]:
+    """Check the tree; return each node's conductors (its own, or its parent's)."""
+    by_id: dict[str, NodeConfig] = {}
+    for node in nodes:
+        if node.node_id == ROOT or node.node_id in by_id:
+            raise ConfigError(f"duplicate node {node.node_id}")
+        by_id[node.node_id] = node
+        if not _finite(node.rating_a, node.continuous_factor) or node.rating_a <= 0:
+            raise ConfigError(f"node {node.node_id}: rating must be positive and finite")
+        if not 0 < node.continuous_factor <= 1:
+            raise ConfigError(f"node {node.node_id}: continuous factor must be in (0, 1]")
+        if node.cap_a is not None and (not math.isfinite(node.cap_a) or node.cap_a < 0):
+            raise ConfigError(f"node {node.node_id}: cap must be finite and non-negative")
+    conductors: dict[str, tuple[object, ...]] = {ROOT: panel.conductors}
+    for node in nodes:
+        chain: list[str] = []
+        current: NodeConfig | None = node
+        while current is not None and current.node_id not in conductors:
+            if current.node_id in chain:
+                raise ConfigError(f"node {node.node_id}: its parents form a loop")
+            chain.append(current.node_id)
+            if current.parent_id != ROOT and current.parent_id not in by_id:
+                raise ConfigError(f"node {current.node_id}: no parent {current.parent_id}")
+            current = by_id.get(current.parent_id)
+        for node_id in reversed(chain):
+            child = by_id[node_id]
+            parent = conductors[child.parent_id]
+            own = child.conductors or parent
+            if len(set(own)) != len(own) or not set(own) <= set(parent):
+                raise ConfigError(f"node {node_id}: conductors must be distinct ones of its parent's")
+            conductors[node_id] = tuple(own)
+    return conductors
+
+
+def _validate_load(load: LoadConfig) -> None:
+    numbers = (load.nominal_w, load.min_w, load.max_w, load.step_w, load.ramp_w)
+    if not _finite(*numbers, load.min_on_s, load.min_off_s) or min(numbers) < 0:
+        raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
+    if load.kind is LoadKind.MODULATED:
+        if not 0 <= load.min_w <= load.max_w:
+            raise ConfigError(f"load {load.load_id}: need 0 <= min <= max")
+        if load.max_w <= 0:
+            raise ConfigError(f"load {load.load_id}: max must be positive")
+        if 0 < load.ramp_w < load.step_w:
+            raise ConfigError(f"load {load.load_id}: a ramp smaller than the step could never raise it")
+    elif load.export:
+        raise ConfigError(f"load {load.load_id}: an export actuator must be modulated")
