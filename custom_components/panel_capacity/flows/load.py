@@ -1,0 +1,212 @@
+"""A load subentry: its name and actuator, then how to drive it (on/off, or set to a level)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import probatio
+
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
+from homeassistant.core import State, split_entity_id
+from homeassistant.helpers import selector
+
+from ..configuration import panel_from_data, watts_per_unit
+from ..const import (
+    CONF_ACTUATOR,
+    CONF_ALLOW_OFF,
+    CONF_EXPORT_ACTUATOR,
+    CONF_MAX,
+    CONF_MIN,
+    CONF_MIN_OFF_S,
+    CONF_MIN_ON_S,
+    CONF_NEVER_SHED,
+    CONF_NOMINAL_W,
+    CONF_PHASES,
+    CONF_POWER_SENSOR,
+    CONF_STEP,
+    CONF_UNIT,
+    LEVEL_DOMAINS,
+    SWITCH_DOMAINS,
+    UNIT_AMPERE,
+    UNIT_KILOWATT,
+    UNIT_WATT,
+)
+from ..engine.rules import (
+    LEVEL_RANGE,
+    MIN_ON_OFF_RANGE_S,
+    NOMINAL_RANGE_W,
+    allow_off_error,
+    entity_max_error,
+    entity_min_error,
+    load_rating_error,
+    modulated_range_error,
+    modulated_step_error,
+    name_error,
+)
+from .checks import actuator_error, sensor_error
+from .schemas import number_selector, power_sensor_selector, select_selector
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+LOAD_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME): selector.TextSelector(),
+        probatio.Required(CONF_ACTUATOR): selector.EntitySelector(
+            selector.EntitySelectorConfig(domain=[*SWITCH_DOMAINS, *LEVEL_DOMAINS])
+        ),
+    }
+)
+COMMON_LOAD_FIELDS: dict[Any, Any] = {
+    probatio.Optional(CONF_POWER_SENSOR): power_sensor_selector(),
+    probatio.Required(CONF_MIN_ON_S, default=0): number_selector(*MIN_ON_OFF_RANGE_S, "s"),
+    probatio.Required(CONF_MIN_OFF_S, default=0): number_selector(*MIN_ON_OFF_RANGE_S, "s"),
+    probatio.Required(CONF_NEVER_SHED, default=False): selector.BooleanSelector(),
+}
+SWITCH_LOAD_SCHEMA = probatio.Schema(
+    {probatio.Required(CONF_NOMINAL_W): number_selector(*NOMINAL_RANGE_W, "W", 1), **COMMON_LOAD_FIELDS}
+)
+MODULATED_LOAD_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_UNIT, default=UNIT_AMPERE): select_selector(
+            CONF_UNIT, [UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT]
+        ),
+        probatio.Required(CONF_PHASES, default="1"): select_selector(CONF_PHASES, ["1", "3"]),
+        probatio.Required(CONF_MIN): number_selector(*LEVEL_RANGE, "", "any"),
+        probatio.Required(CONF_MAX): number_selector(*LEVEL_RANGE, "", "any"),
+        probatio.Required(CONF_STEP, default=1): number_selector(*LEVEL_RANGE, "", "any"),
+        probatio.Required(CONF_ALLOW_OFF, default=False): selector.BooleanSelector(),
+        probatio.Required(CONF_EXPORT_ACTUATOR, default=False): selector.BooleanSelector(),
+        **COMMON_LOAD_FIELDS,
+    }
+)
+
+
+def _entity_bound(state: State | None, attribute: str) -> float | None:
+    """The actuator's own lowest or highest setting ("min", "max"), when it has one."""
+    value = state.attributes.get(attribute) if state else None
+    return value if isinstance(value, (int, float)) else None
+
+
+class LoadSubentryFlow(ConfigSubentryFlow):
+    """Add or change one load: its actuator, then how to drive it."""
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        self._load: dict[str, Any] = {}
+
+    def _reconfiguring(self) -> bool:
+        return self.source == SOURCE_RECONFIGURE
+
+    def _current(self) -> dict[str, Any]:
+        if self._reconfiguring():
+            subentry = self._get_reconfigure_subentry()
+            return dict(subentry.data) | {CONF_NAME: subentry.title}
+        return {}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Name and actuator."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._actuator_errors(user_input)
+            if not errors:
+                self._load = dict(user_input)
+                if split_entity_id(user_input[CONF_ACTUATOR])[0] in LEVEL_DOMAINS:
+                    return await self.async_step_modulated()
+                return await self.async_step_switch()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(LOAD_SCHEMA, user_input or self._current()),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Change a load."""
+        return await self.async_step_user(user_input)
+
+    def _actuator_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if error := name_error(str(user_input.get(CONF_NAME, ""))):
+            errors[CONF_NAME] = error
+        own = self._get_reconfigure_subentry().subentry_id if self._reconfiguring() else None
+        if error := actuator_error(self.hass, user_input[CONF_ACTUATOR], own):
+            errors[CONF_ACTUATOR] = error
+        return errors
+
+    def _suggested(self, schema: probatio.Schema, user_input: Mapping[str, Any] | None) -> probatio.Schema:
+        suggested = dict(user_input) if user_input is not None else self._current()
+        if user_input is None and CONF_UNIT not in suggested:
+            state = self.hass.states.get(self._load[CONF_ACTUATOR])
+            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state is not None else None
+            if unit in (UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT):
+                suggested[CONF_UNIT] = unit
+        return self.add_suggested_values_to_schema(schema, suggested)
+
+    async def async_step_switch(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """An on/off load: its power and timing."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._sensor_errors(user_input)
+            if not errors:
+                return self._finish(user_input)
+        return self.async_show_form(
+            step_id="switch", data_schema=self._suggested(SWITCH_LOAD_SCHEMA, user_input), errors=errors
+        )
+
+    async def async_step_modulated(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """A load set by a number: its range, step and unit."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = self._sensor_errors(user_input) | self._range_errors(user_input)
+            if not errors:
+                return self._finish(user_input)
+        state = self.hass.states.get(self._load[CONF_ACTUATOR])
+        placeholders = {
+            "entity_min": str(state.attributes.get("min", "?")) if state else "?",
+            "entity_max": str(state.attributes.get("max", "?")) if state else "?",
+        }
+        return self.async_show_form(
+            step_id="modulated",
+            data_schema=self._suggested(MODULATED_LOAD_SCHEMA, user_input),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _sensor_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        sensor = user_input.get(CONF_POWER_SENSOR)
+        if sensor and (error := sensor_error(self.hass, sensor)):
+            return {CONF_POWER_SENSOR: error}
+        return {}
+
+    def _range_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        low, high, step = user_input[CONF_MIN], user_input[CONF_MAX], user_input[CONF_STEP]
+        errors: dict[str, str] = {}
+        if error := modulated_range_error(low, high):
+            errors[CONF_MAX] = error
+        elif error := modulated_step_error(low, high, step):
+            errors[CONF_STEP] = error
+        state = self.hass.states.get(self._load[CONF_ACTUATOR])
+        entity_min, entity_max = _entity_bound(state, "min"), _entity_bound(state, "max")
+        if error := entity_min_error(low, entity_min):
+            errors[CONF_MIN] = error
+        if error := entity_max_error(high, entity_max):
+            errors[CONF_MAX] = error
+        if error := allow_off_error(user_input[CONF_ALLOW_OFF], entity_min):
+            errors[CONF_ALLOW_OFF] = error
+        panel = panel_from_data(self._get_entry().data)
+        factor = watts_per_unit(panel, user_input[CONF_UNIT], int(user_input[CONF_PHASES]))
+        if not errors and (error := load_rating_error(high * factor, panel.rating_w)):
+            errors[CONF_MAX] = error
+        return errors
+
+    def _finish(self, details: Mapping[str, Any]) -> SubentryFlowResult:
+        title = str(self._load[CONF_NAME]).strip()
+        data = {CONF_ACTUATOR: self._load[CONF_ACTUATOR]} | {
+            key: value for key, value in details.items() if value not in (None, "")
+        }
+        if self._reconfiguring():
+            return self.async_update_and_abort(
+                self._get_entry(), self._get_reconfigure_subentry(), title=title, data=data
+            )
+        return self.async_create_entry(title=title, data=data)

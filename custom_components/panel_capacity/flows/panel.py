@@ -1,0 +1,207 @@
+"""The panel: its nameplate, then the meter that measures it; reconfigure and reauth."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import probatio
+
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+)
+from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME, CONF_URL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import AbortFlow
+from homeassistant.helpers import selector
+
+from ..const import (
+    CONF_CONTINUOUS_PCT,
+    CONF_EXPORT_SENSOR,
+    CONF_GRID_SERVER,
+    CONF_IMPORT_SENSOR,
+    CONF_METERING,
+    CONF_RATING_A,
+    CONF_SITE_SENSOR,
+    CONF_SUPPLY,
+    CONF_VOLTAGE_V,
+    DEFAULT_CONTINUOUS_PCT,
+    DOMAIN,
+    METERING_NET,
+    METERING_PAIR,
+    SUBENTRY_LOAD,
+)
+from ..engine import Supply
+from ..engine.rules import CONTINUOUS_RANGE, RATING_RANGE, VOLTAGE_RANGE, name_error, panel_voltage_error
+from ..grid_coordinator import ServerSettings
+from .checks import meter_in_use, meter_keys, sensor_error, server_errors
+from .load import LoadSubentryFlow
+from .options import PanelCapacityOptionsFlow
+from .schemas import number_selector, power_sensor_selector, select_selector
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+PANEL_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME, default="Main panel"): selector.TextSelector(),
+        probatio.Required(CONF_SUPPLY, default=Supply.SPLIT_PHASE.value): select_selector(
+            CONF_SUPPLY, [supply.value for supply in Supply]
+        ),
+        probatio.Required(CONF_RATING_A, default=100): number_selector(*RATING_RANGE, "A"),
+        probatio.Required(CONF_VOLTAGE_V, default=240): number_selector(*VOLTAGE_RANGE, "V"),
+        probatio.Required(CONF_CONTINUOUS_PCT, default=DEFAULT_CONTINUOUS_PCT): number_selector(
+            *CONTINUOUS_RANGE, "%"
+        ),
+        probatio.Required(CONF_METERING, default=METERING_NET): select_selector(
+            CONF_METERING, [METERING_NET, METERING_PAIR]
+        ),
+    }
+)
+NET_SCHEMA = probatio.Schema({probatio.Required(CONF_SITE_SENSOR): power_sensor_selector()})
+PAIR_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_IMPORT_SENSOR): power_sensor_selector(),
+        probatio.Required(CONF_EXPORT_SENSOR): power_sensor_selector(),
+    }
+)
+CREDENTIALS_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_CLIENT_ID): selector.TextSelector(),
+        probatio.Required(CONF_CLIENT_SECRET): selector.TextSelector(
+            selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+        ),
+    }
+)
+
+
+def _panel_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if error := name_error(str(user_input.get(CONF_NAME, ""))):
+        errors[CONF_NAME] = error
+    if error := panel_voltage_error(user_input[CONF_SUPPLY], float(user_input[CONF_VOLTAGE_V])):
+        errors[CONF_VOLTAGE_V] = error
+    return errors
+
+
+def _meter_errors(hass: HomeAssistant, user_input: Mapping[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key in (CONF_SITE_SENSOR, CONF_IMPORT_SENSOR, CONF_EXPORT_SENSOR):
+        if key in user_input and (error := sensor_error(hass, user_input[key])):
+            errors[key] = error
+    if user_input.get(CONF_IMPORT_SENSOR) and user_input.get(CONF_IMPORT_SENSOR) == user_input.get(
+        CONF_EXPORT_SENSOR
+    ):
+        errors[CONF_EXPORT_SENSOR] = "same_sensor"
+    return errors
+
+
+class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a panel: its rating, then the sensor that measures it."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        self._panel: dict[str, Any] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> PanelCapacityOptionsFlow:
+        """Tuning and load priority."""
+        return PanelCapacityOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Each controllable load is a subentry."""
+        return {SUBENTRY_LOAD: LoadSubentryFlow}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The panel."""
+        return await self._panel_step("user", user_input, {})
+
+    async def _panel_step(
+        self, step_id: str, user_input: dict[str, Any] | None, suggested: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """The panel's form (new or reconfigured); the sensors come next."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _panel_errors(user_input)
+            if not errors:
+                self._panel = user_input
+                return await self.async_step_sensors()
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(PANEL_SCHEMA, user_input or suggested),
+            errors=errors,
+        )
+
+    async def async_step_sensors(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The sensor (or import/export pair) measuring the panel."""
+        pair = self._panel[CONF_METERING] == METERING_PAIR
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = _meter_errors(self.hass, user_input)
+            if not errors:
+                data = {key: value for key, value in self._panel.items() if key != CONF_NAME} | user_input
+                if self.source == SOURCE_RECONFIGURE:
+                    entry = self._get_reconfigure_entry()
+                    others = self._async_current_entries(include_ignore=False)
+                    if meter_in_use(others, meter_keys(data), entry.entry_id):
+                        raise AbortFlow("already_configured")
+                    return self.async_update_and_abort(entry, data=data, title=self._panel[CONF_NAME])
+                self._async_abort_entries_match(meter_keys(data))
+                return self.async_create_entry(title=self._panel[CONF_NAME].strip(), data=data)
+        schema = PAIR_SCHEMA if pair else NET_SCHEMA
+        return self.async_show_form(
+            step_id="sensors",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or self._suggested_sensors()),
+            errors=errors,
+        )
+
+    def _suggested_sensors(self) -> dict[str, Any]:
+        if self.source == SOURCE_RECONFIGURE:
+            return dict(self._get_reconfigure_entry().data)
+        return {}
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Change the panel's rating or its meter."""
+        entry = self._get_reconfigure_entry()
+        return await self._panel_step("reconfigure", user_input, dict(entry.data) | {CONF_NAME: entry.title})
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The grid server stopped accepting the credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Enter new credentials for the grid server; they are checked before they are saved."""
+        entry = self._get_reauth_entry()
+        current = dict(entry.data.get(CONF_GRID_SERVER) or {})
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            updated = current | user_input
+            server = ServerSettings.from_data(updated)
+            if server is None:
+                return self.async_abort(reason="no_grid_server")
+            # The form only has the credentials: any other trouble is shown for the whole form.
+            errors = {
+                (key if key in user_input else "base"): error
+                for key, error in (await server_errors(self.hass, server)).items()
+            }
+            if not errors:
+                # The entry's update listener reloads it.
+                return self.async_update_and_abort(entry, data_updates={CONF_GRID_SERVER: updated})
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(
+                CREDENTIALS_SCHEMA, {CONF_CLIENT_ID: (user_input or current).get(CONF_CLIENT_ID)}
+            ),
+            errors=errors,
+            description_placeholders={"url": str(current.get(CONF_URL, ""))},
+        )
