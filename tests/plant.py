@@ -12,6 +12,7 @@ from custom_components.panel_capacity.engine import (
     Action,
     ActionKind,
     CapacityEngine,
+    LoadConfig,
     LoadInput,
     LoadKind,
     SiteReading,
@@ -19,8 +20,57 @@ from custom_components.panel_capacity.engine import (
 )
 
 
+def inputs_of(loads: tuple[LoadConfig, ...], setting: dict[str, float]) -> dict[str, LoadInput]:
+    """What the loads' actuators show, from their settings (switch: 0/1, modulated: W)."""
+    inputs = {}
+    for cfg in loads:
+        value = setting[cfg.load_id]
+        if cfg.kind is LoadKind.SWITCH:
+            inputs[cfg.load_id] = LoadInput(is_on=value > 0)
+        else:
+            inputs[cfg.load_id] = LoadInput(is_on=value > 0, level_w=value)
+    return inputs
+
+
+def setting_after(loads: tuple[LoadConfig, ...], action: Action) -> float:
+    """A load's setting once an action is carried out."""
+    cfg = next(c for c in loads if c.load_id == action.load_id)
+    if action.kind is ActionKind.TURN_OFF:
+        return 0.0
+    if action.kind is ActionKind.TURN_ON:
+        return 1.0 if cfg.kind is LoadKind.SWITCH else cfg.max_w
+    return float(action.level_w or 0.0)
+
+
+class Driver:
+    """Steps an engine in a closed loop: each step's readings from ``step_input``, its actions through ``apply``."""
+
+    engine: CapacityEngine
+    now: float
+    actions: list[tuple[float, Action]]
+
+    def step_input(self) -> StepInput:  # pragma: no cover - every plant has its own
+        raise NotImplementedError
+
+    def apply(self, action: Action) -> None:  # pragma: no cover - every plant has its own
+        raise NotImplementedError
+
+    def step(self, period: float = 1.0) -> tuple[Action, ...]:
+        self.now += period
+        result = self.engine.step(self.step_input())
+        for action in result.actions:
+            self.actions.append((self.now, action))
+            self.apply(action)
+        return result.actions
+
+    def run(self, seconds: float, period: float = 1.0) -> None:
+        end = self.now + seconds
+        while self.now < end:
+            self.step(period)
+
+
 @dataclass
-class Plant:
+class Plant(Driver):
     """Drives an engine over a base-load profile."""
 
     engine: CapacityEngine
@@ -47,37 +97,12 @@ class Plant:
         return self.base + sum(self.draw(cfg.load_id, at) for cfg in self.engine.loads)
 
     def inputs(self) -> dict[str, LoadInput]:
-        loads = {}
-        for cfg in self.engine.loads:
-            value = self.setting[cfg.load_id]
-            if cfg.kind is LoadKind.SWITCH:
-                loads[cfg.load_id] = LoadInput(is_on=value > 0)
-            else:
-                loads[cfg.load_id] = LoadInput(is_on=value > 0, level_w=value)
-        return loads
+        return inputs_of(self.engine.loads, self.setting)
 
     def apply(self, action: Action) -> None:
-        cfg = next(c for c in self.engine.loads if c.load_id == action.load_id)
-        if action.kind is ActionKind.TURN_OFF:
-            value = 0.0
-        elif action.kind is ActionKind.TURN_ON:
-            value = 1.0 if cfg.kind is LoadKind.SWITCH else cfg.max_w
-        else:
-            value = float(action.level_w or 0.0)
+        value = setting_after(self.engine.loads, action)
         self.setting[action.load_id] = value
         self._effective[action.load_id].append((self.now + self.delay, value))
 
-    def step(self, period: float = 1.0) -> tuple[Action, ...]:
-        self.now += period
-        result = self.engine.step(
-            StepInput(now=self.now, site=SiteReading(self.site(), self.now), loads=self.inputs())
-        )
-        for action in result.actions:
-            self.actions.append((self.now, action))
-            self.apply(action)
-        return result.actions
-
-    def run(self, seconds: float, period: float = 1.0) -> None:
-        end = self.now + seconds
-        while self.now < end:
-            self.step(period)
+    def step_input(self) -> StepInput:
+        return StepInput(now=self.now, site=SiteReading(self.site(), self.now), loads=self.inputs())

@@ -19,6 +19,8 @@ from .model import ActionKind, ActionReason
 from .tree import ROOT_INDEX
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .loads import LoadSlot
     from .model import Action
     from .state import EngineState
@@ -106,50 +108,92 @@ def holdoff_passed(state: EngineState, now: float) -> bool:
 
 
 def restore(state: EngineState, now: float, projected: list[float | None]) -> list[Action]:
-    """Bring back the most important held load that fits wherever it draws.
-
-    A held load blocks the constraints it draws on for every less important
-    one: nothing is given room that a more important load is waiting for.
-    Without a tree this is the first load in line alone.
-    """
+    """Bring back the most important held load that fits wherever it draws."""
     if not holdoff_passed(state, now):
         return []
-    tree = state.tree
-    blocked: set[int] = set()
-    for slot in candidates(state, now):
-        placed = tree.placement[slot.cfg.load_id]
-        if blocked and any(index in blocked for index, _ in placed):
-            continue
-        if slot.cmd.at is None:
-            room = room_for(state, slot, placed, projected)
-            if room is not None:
-                action = raise_load(state, slot, now, room)
-                if action is not None:
-                    return [action]
-        blocked.update(index for index, _ in placed)
+    for _, _, action in walk(state, now, projected):
+        if action is not None:
+            return [action]
     return []
 
 
-def room_for(
-    state: EngineState, slot: LoadSlot, placed: tuple[tuple[int, float], ...], projected: list[float | None]
-) -> float | None:
-    """How much more the load may draw: its tightest constraint's room over its share of it.
+def walk(
+    state: EngineState, now: float, projected: list[float | None], *, stop: bool = True
+) -> Iterator[tuple[LoadSlot, bool, Action | None]]:
+    """The held loads in order of importance: whether a more important one holds them back, and their restore.
 
-    None when any constraint it draws on is not under its restore threshold.
+    A held load waiting for room keeps the constraints it is short of for
+    itself: no less important load is given that room. One waiting for a
+    timer, or for its last command to show, keeps every constraint it draws
+    on. Without a tree every load draws on the root's total, so only the first
+    load in line can come back. The walk ends at the first restore (unless
+    ``stop`` is false: then that load keeps every constraint it draws on).
+    Loads that cannot be given back now (see ``candidates``) keep nothing.
+    """
+    tree = state.tree
+    eligible = {id(slot) for slot in candidates(state, now)}
+    blocked: set[int] = set()
+    for slot in state.importers:
+        if slot.hold.held is Held.NONE:
+            continue
+        placed = tree.placement[slot.cfg.load_id]
+        behind = bool(blocked) and any(index in blocked for index, _ in placed)
+        if behind or id(slot) not in eligible:
+            yield slot, behind, None
+            continue
+        action = None
+        short: set[int] | None = None
+        if slot.cmd.at is None:
+            rooms = rooms_for(state, slot, placed, projected)
+            action = raise_load(state, slot, now, min(rooms.values(), default=math.inf))
+            short = None if action is not None else _short_of(slot, rooms, now)
+        yield slot, False, action
+        if action is not None and stop:
+            return
+        blocked.update(short or (index for index, _ in placed))
+
+
+def _short_of(slot: LoadSlot, rooms: dict[int, float], now: float) -> set[int] | None:
+    """The constraints that lack the room a load needs to come back; None when it waits for a timer."""
+    if not slot.is_on and not slot.min_off_ok(now):
+        return None
+    cfg = slot.cfg
+    if cfg.kind is LoadKind.SWITCH:
+        need = slot.expected
+    elif slot.is_on:
+        need = cfg.min_raise_w
+    else:
+        need = max(cfg.min_w, cfg.min_raise_w)
+    short = {index for index, room in rooms.items() if room < need}
+    if not short and rooms:
+        tightest = min(rooms.values())
+        short = {index for index, room in rooms.items() if room == tightest}
+    return short
+
+
+def rooms_for(
+    state: EngineState, slot: LoadSlot, placed: tuple[tuple[int, float], ...], projected: list[float | None]
+) -> dict[int, float]:
+    """How much more the load may draw as each constraint it draws on sees it (its room over its share).
+
+    None at all (minus infinity) on a constraint not under its restore
+    threshold. A leg or phase that is not measured has no say: its node's
+    total stands for it.
     """
     jump = not (slot.cfg.kind is LoadKind.MODULATED and slot.is_on)
     reserve = idle_reserve(state)
-    room = math.inf
+    rooms: dict[int, float] = {}
     for index, share in placed:
         flow = projected[index]
         if flow is None:
-            continue  # a leg not measured: the node's total stands for it
+            continue
         threshold = state.restore_threshold_of(index)
         if flow >= threshold:
-            return None
+            rooms[index] = -math.inf
+            continue
         fill = threshold if jump else state.shed_target_of(index)
-        room = min(room, (fill - flow - reserve.get(index, 0.0)) / share)
-    return room
+        rooms[index] = (fill - flow - reserve.get(index, 0.0)) / share
+    return rooms
 
 
 def fill_to(state: EngineState, slot: LoadSlot) -> float:

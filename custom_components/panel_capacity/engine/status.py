@@ -118,17 +118,16 @@ def _binding(state: EngineState, nodes: dict[str, NodeStatus]) -> Binding:
 
 
 def _loads(state: EngineState, now: float, projected: float | None) -> dict[str, LoadStatus]:
-    """Each load's state; a held one waits first in line unless a more important one shares a constraint."""
-    candidates = {id(slot) for slot in shedding.candidates(state, now)}
-    placement = state.tree.placement
-    blocked: set[int] = set()
+    """Each load's state; a held one waits first in line unless a more important one holds it back."""
+    held_back = {
+        slot.cfg.load_id
+        for slot, behind, _ in shedding.walk(state, now, state.projected(), stop=False)
+        if behind
+    }
     loads: dict[str, LoadStatus] = {}
     for slot in state.slots:
         cfg = slot.cfg
-        indices = {index for index, _ in placement[cfg.load_id]}
-        first = not (indices & blocked)
-        if id(slot) in candidates:
-            blocked |= indices
+        first = cfg.load_id not in held_back
         load_state, reason = load_state_of(state, slot, now, projected, first_in_line=first)
         on = slot.is_on
         if cfg.kind is LoadKind.MODULATED:

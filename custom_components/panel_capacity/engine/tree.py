@@ -123,6 +123,18 @@ class Tree:
                     if (node_id, conductor) in self.index
                 )
             self.placement[load.load_id] = tuple(on)
+        # Per node: its own loads (with the conductors they draw on) and its child nodes.
+        self.direct: dict[str, list[tuple[str, tuple[Conductor, ...]]]] = {
+            node_id: [] for node_id in self.nodes
+        }
+        for load in loads:
+            self.direct[load.node_id].append(
+                (load.load_id, load.conductors or self.nodes[load.node_id].conductors)
+            )
+        self.children: dict[str, list[TreeNode]] = {node_id: [] for node_id in self.nodes}
+        for node in self.nodes.values():
+            if node.parent_id is not None:
+                self.children[node.parent_id].append(node)
         # Per constraint: the loads drawing on it and their shares.
         self.drawn_by: list[list[tuple[str, float]]] = [[] for _ in self.constraints]
         for load_id, placed in self.placement.items():
@@ -156,10 +168,15 @@ class Tree:
 
         ``site_w`` is the root's total as the engine took it; ``draws`` each
         load's draw as best known (an export actuator's production negative).
+        A node with a sensor of its own uses it. A node with none is estimated
+        from what hangs below it: its own loads' draws and its child nodes'
+        flows (measured where they are, estimated where not; a child that
+        measures only its total is taken as balanced over its conductors).
         """
         count = len(self.constraints)
         flow: list[float | None] = [None] * count
         source = [FlowSource.NOT_MEASURED] * count
+        unmetered: list[TreeNode] = []
         for node in self.nodes.values():
             if node.parent_id is None:
                 total, per = site_w, site.conductors_w
@@ -167,26 +184,59 @@ class Tree:
                 reading = readings.get(node.node_id)
                 total = reading.power_w if reading is not None else None
                 per = reading.conductors_w if reading is not None else None
-            total_index = self.index[node.node_id, None]
-            measured_any = total is not None or bool(per)
-            if total is None and per and len(node.conductors) > 1 and all(c in per for c in node.conductors):
+            if total is None and not per:
+                if node.parent_id is not None:
+                    unmetered.append(node)
+                continue
+            per = per or {}
+            if total is None and all(c in per for c in node.conductors):
                 total = sum(per[c] for c in node.conductors)
-            if len(node.conductors) == 1 and total is None and per and node.conductors[0] in per:
-                total = per[node.conductors[0]]
+            total_index = self.index[node.node_id, None]
             if total is not None:
                 flow[total_index], source[total_index] = total, FlowSource.MEASURED
-            elif not measured_any and node.parent_id is not None:
-                flow[total_index] = self._estimate(total_index, draws)
-                source[total_index] = FlowSource.ESTIMATED
-            if len(node.conductors) == 1:
-                continue
             for conductor in node.conductors:
-                index = self.index[node.node_id, conductor]
-                if per and conductor in per:
+                index = self.index.get((node.node_id, conductor))
+                if index is not None and conductor in per:
                     flow[index], source[index] = per[conductor], FlowSource.MEASURED
-                elif not measured_any and node.parent_id is not None:
-                    flow[index], source[index] = self._estimate(index, draws), FlowSource.ESTIMATED
+        for node in reversed(unmetered):  # children before their parents
+            total_index = self.index[node.node_id, None]
+            flow[total_index] = self._estimate(node, None, flow, draws)
+            source[total_index] = FlowSource.ESTIMATED
+            if len(node.conductors) > 1:
+                for conductor in node.conductors:
+                    index = self.index[node.node_id, conductor]
+                    flow[index] = self._estimate(node, conductor, flow, draws)
+                    source[index] = FlowSource.ESTIMATED
         return flow, source
 
-    def _estimate(self, index: int, draws: Mapping[str, float]) -> float:
-        return sum(draws[load_id] * share for load_id, share in self.drawn_by[index])
+    def _estimate(
+        self,
+        node: TreeNode,
+        conductor: Conductor | None,
+        flow: list[float | None],
+        draws: Mapping[str, float],
+    ) -> float:
+        """A node's total (or one conductor's share) from its own loads and its children's flows."""
+        total = 0.0
+        for load_id, conductors in self.direct[node.node_id]:
+            if conductor is None:
+                total += draws[load_id]
+            elif conductor in conductors:
+                total += draws[load_id] / len(conductors)
+        for child in self.children[node.node_id]:
+            if conductor is not None and conductor not in child.conductors:
+                continue
+            known = self._child_flow(child, conductor, flow)
+            total += known if known is not None else self._estimate(child, conductor, flow, draws)
+        return total
+
+    def _child_flow(
+        self, child: TreeNode, conductor: Conductor | None, flow: list[float | None]
+    ) -> float | None:
+        total = flow[self.index[child.node_id, None]]
+        if conductor is None or len(child.conductors) == 1:
+            return total
+        own = flow[self.index[child.node_id, conductor]]
+        if own is not None:
+            return own
+        return None if total is None else total / len(child.conductors)

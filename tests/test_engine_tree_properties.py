@@ -1,0 +1,236 @@
+"""Invariants of the engine over random trees, load placements and conductor assignments (hypothesis).
+
+The house's true flows are recomputed by tests/tree_plant.py from the tree
+itself. Unmanaged load sits only where a sensor sees it: what no sensor and no
+known load shows cannot be protected, and the README says so.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from custom_components.panel_capacity.engine import (
+    ROOT,
+    ActionKind,
+    ActionReason,
+    CapacityEngine,
+    Conductor,
+    ControlSettings,
+    FlowSource,
+    LoadConfig,
+    LoadKind,
+    NodeConfig,
+    PanelConfig,
+    Supply,
+)
+
+from .tree_plant import CONDUCTORS, NONE, TOTAL, TreePlant
+
+PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def trees(draw: st.DrawFn):
+    supply = draw(st.sampled_from([Supply.SPLIT_PHASE, Supply.THREE_PHASE, Supply.SINGLE_PHASE]))
+    voltage = 230 if supply is Supply.THREE_PHASE else 240
+    panel = PanelConfig(
+        rating_a=draw(st.sampled_from([40, 60, 100, 200])),
+        voltage_v=voltage,
+        supply=supply,
+        continuous_factor=draw(st.sampled_from([0.8, 1.0])),
+    )
+    conductors = {ROOT: panel.conductors}
+    metered = {ROOT: draw(st.sampled_from([TOTAL, CONDUCTORS]))}
+    nodes: list[NodeConfig] = []
+    for index in range(draw(st.integers(min_value=0, max_value=4))):
+        parent = draw(st.sampled_from(sorted(conductors)))
+        choices = conductors[parent]
+        own = tuple(draw(st.lists(st.sampled_from(choices), min_size=1, max_size=len(choices), unique=True)))
+        node_id = f"n{index}"
+        nodes.append(
+            NodeConfig(
+                node_id=node_id,
+                parent_id=parent,
+                rating_a=draw(st.sampled_from([15, 20, 30, 60])),
+                conductors=own if draw(st.booleans()) else (),
+                cap_a=draw(st.sampled_from([None, None, 10.0])),
+            )
+        )
+        conductors[node_id] = own if nodes[-1].conductors else choices
+        metered[node_id] = draw(st.sampled_from([TOTAL, CONDUCTORS, NONE]))
+    loads: list[LoadConfig] = []
+    for index in range(draw(st.integers(min_value=1, max_value=6))):
+        node_id = draw(st.sampled_from(sorted(conductors)))
+        choices = conductors[node_id]
+        wires = tuple(
+            draw(st.lists(st.sampled_from(choices), min_size=1, max_size=len(choices), unique=True))
+        )
+        common = {
+            "node_id": node_id,
+            "conductors": wires if draw(st.booleans()) else (),
+            "never_shed": draw(st.integers(0, 4)) == 0,
+            "min_on_s": draw(st.sampled_from([0, 0, 60])),
+            "min_off_s": draw(st.sampled_from([0, 0, 60])),
+        }
+        if draw(st.booleans()):
+            loads.append(
+                LoadConfig(
+                    load_id=f"s{index}",
+                    kind=LoadKind.SWITCH,
+                    nominal_w=draw(st.integers(200, 4000)),
+                    **common,
+                )
+            )
+        else:
+            high = draw(st.integers(1000, 11000))
+            loads.append(
+                LoadConfig(
+                    load_id=f"m{index}",
+                    kind=LoadKind.MODULATED,
+                    min_w=draw(st.integers(0, high // 2)),
+                    max_w=high,
+                    step_w=draw(st.sampled_from([0, 240])),
+                    allow_off=draw(st.booleans()),
+                    **common,
+                )
+            )
+    # Unmanaged load only where a sensor sees it.
+    seen = [node_id for node_id, mode in metered.items() if mode != NONE]
+    control = ControlSettings(
+        margin_w=draw(st.sampled_from([0, 100, 250])),
+        hysteresis_w=draw(st.sampled_from([0, 150])),
+        restore_holdoff_s=draw(st.sampled_from([0, 30])),
+        staleness_s=600,
+    )
+    rating_w = panel.rating_w
+    profile = draw(
+        st.lists(
+            st.tuples(
+                st.integers(min_value=1, max_value=90),
+                st.dictionaries(
+                    st.tuples(st.sampled_from(seen), st.sampled_from(panel.conductors)),
+                    st.floats(min_value=0, max_value=rating_w / 2),
+                    max_size=4,
+                ),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    # Base load on a conductor a node does not have is moved to one it has.
+    profile = [
+        (
+            seconds,
+            {
+                (node_id, c if c in conductors[node_id] else conductors[node_id][0]): w
+                for (node_id, c), w in base.items()
+            },
+        )
+        for seconds, base in profile
+    ]
+    return panel, control, nodes, loads, metered, profile
+
+
+def limits_of(engine: CapacityEngine) -> dict[tuple[str, Conductor | None], tuple[float, FlowSource]]:
+    status = engine.status()
+    found = {}
+    for node in status.nodes.values():
+        for constraint in (node.total, *node.conductors.values()):
+            found[node.node_id, constraint.conductor] = (constraint.limit.effective_w, constraint.source)
+    return found
+
+
+def path_of(plant: TreePlant, cfg: LoadConfig) -> list[tuple[str, Conductor | None]]:
+    keys: list[tuple[str, Conductor | None]] = []
+    node: str | None = cfg.node_id
+    while node is not None:
+        keys.append((node, None))
+        keys.extend((node, c) for c in plant.load_conductors(cfg.load_id) if len(plant.conductors[node]) > 1)
+        node = plant.parent[node]
+    return keys
+
+
+def true_flow(plant: TreePlant, key: tuple[str, Conductor | None]) -> float:
+    return plant.flow(key[0], key[1])
+
+
+def ratings(panel: PanelConfig, nodes: list[NodeConfig], plant: TreePlant) -> dict:
+    """Rating x factor of every constraint, computed here from the configuration."""
+    per_root = panel.rating_a * panel.continuous_factor * panel.conductor_voltage_v
+    rated = {(ROOT, None): panel.continuous_limit_w, **{(ROOT, c): per_root for c in panel.conductors}}
+    for node in nodes:
+        per = node.rating_a * node.continuous_factor * panel.conductor_voltage_v
+        rated[node.node_id, None] = per * len(plant.conductors[node.node_id])
+        for c in plant.conductors[node.node_id]:
+            rated[node.node_id, c] = per
+    return rated
+
+
+def check_shed(plant: TreePlant, cfg: LoadConfig, limits: dict, before: dict) -> None:
+    """Only loads that relieve a constraint over its limit are shed."""
+    over = [
+        key
+        for key in path_of(plant, cfg)
+        if limits[key][1] is not FlowSource.NOT_MEASURED and before[key] > limits[key][0]
+    ]
+    assert over, (cfg.load_id, before)
+
+
+def check_restore(plant: TreePlant, by_id: dict, actions, limits: dict) -> None:
+    """A restore or raise never takes any constraint on the path of any load acted on over its limit."""
+    for action in actions:
+        for key in path_of(plant, by_id[action.load_id]):
+            limit, source = limits[key]
+            if source is not FlowSource.NOT_MEASURED:
+                assert true_flow(plant, key) <= limit + 1e-6, (key, action)
+
+
+@given(trees())
+@PROFILE
+def test_tree_invariants(tree) -> None:
+    panel, control, nodes, loads, metered, profile = tree
+    engine = CapacityEngine(panel, control, loads, nodes=nodes)
+    plant = TreePlant(engine, metered=metered)
+    by_id = {cfg.load_id: cfg for cfg in loads}
+    rated = ratings(panel, nodes, plant)
+    last_action: float | None = None
+    for seconds, base in profile:
+        plant.base = dict(base)
+        end = plant.now + seconds
+        while plant.now < end:
+            before = {key: true_flow(plant, key) for key in rated}
+            actions = plant.step(2.0)
+            limits = limits_of(engine)
+            # Never a limit above rating x factor on any conductor.
+            assert all(limit <= rated[key] + 1e-6 for key, (limit, _) in limits.items())
+            # Never a never-shed load touched.
+            assert not any(by_id[action.load_id].never_shed for action in actions)
+            for action in actions:
+                if action.reason is ActionReason.OVER_LIMIT:
+                    check_shed(plant, by_id[action.load_id], limits, before)
+            if any(action.reason is ActionReason.HEADROOM for action in actions):
+                # No restore within the hold-off, nor into an overload anywhere on the path.
+                assert last_action is None or plant.now - last_action >= control.restore_holdoff_s
+                check_restore(plant, by_id, actions, limits)
+            if actions:
+                last_action = plant.now
+
+
+@given(trees())
+@PROFILE
+def test_switched_loads_respect_their_minimum_times(tree) -> None:
+    _, control, nodes, loads, metered, profile = tree
+    plant = TreePlant(CapacityEngine(tree[0], control, loads, nodes=nodes), metered=metered)
+    for seconds, base in profile:
+        plant.base = dict(base)
+        plant.run(seconds, 2.0)
+    by_id = {cfg.load_id: cfg for cfg in loads}
+    changed: dict[str, float] = {}
+    for time, action in plant.actions:
+        cfg = by_id[action.load_id]
+        if cfg.kind is not LoadKind.SWITCH:
+            continue
+        if action.load_id in changed:
+            wait = cfg.min_on_s if action.kind is ActionKind.TURN_OFF else cfg.min_off_s
+            assert time - changed[action.load_id] >= wait
+        changed[action.load_id] = time
