@@ -89,8 +89,8 @@ class CapacityEngine:
                 now,
                 state.site_w,
                 state.limit.effective_w,
-                self.panel.rating_w,
-                self.panel.continuous_limit_w,
+                state.rating_w,
+                state.continuous_w,
                 export_limit_w=None if exp is None else exp.effective_w,
             )
         state.now = now if state.now is None else max(now, state.now)
@@ -117,8 +117,9 @@ class CapacityEngine:
             state.site_w = None
         state.readings = dict(inp.nodes) if inp.nodes else {}
         settings = self.settings
+        get = inp.loads.get
         for slot in state.slots:
-            if slot.observe(inp.loads.get(slot.cfg.load_id, UNAVAILABLE), now, settings):
+            if slot.observe(get(slot.cfg.load_id, UNAVAILABLE), now, settings) and slot.cmd.at is not None:
                 ledger.confirm(slot)
         ledger.settle(state.slots, state.site_w, state.site_time, now, settings)
         state.update_flows()

@@ -174,7 +174,8 @@ class LoadSlot:
         """Take in this step's reading; False when it is the very reading seen last step."""
         seen, hold = self.seen, self.hold
         if inp is seen.last_input and self.cmd.at is None and not inp.manual:
-            self.expire(now)
+            if hold.manual_until is not None or self.cmd.unresponsive_until is not None:
+                self.expire(now)
             return False
         seen.last_input = inp
         level = inp.level_w if inp.level_w is not None and math.isfinite(inp.level_w) else None

@@ -41,33 +41,34 @@ def shed(state: EngineState, now: float, projected: list[float | None], over: li
     the cuts.
     """
     targets = {index: state.shed_target_of(index) for index in over}
+    above = {index for index in over if projected[index] > targets[index]}  # type: ignore[operator]
     actions: list[Action] = []
-    tree = state.tree
+    placement = state.tree.placement
     for slot in reversed(state.importers):
-        if all(projected[index] <= target for index, target in targets.items()):  # type: ignore[operator]
+        if not above:
             break
         if not slot.controllable(now) or not slot.is_on:
             continue
-        placed = tree.placement[slot.cfg.load_id]
+        placed = placement[slot.cfg.load_id]
         need = 0.0
         worst = ROOT_INDEX
         for index, share in placed:
-            target = targets.get(index)
-            flow = projected[index]
-            if target is None or flow is None or flow <= target:
-                continue
-            wanted = (flow - target) / share
-            if wanted > need:
-                need, worst = wanted, index
+            if index in above:
+                wanted = (projected[index] - targets[index]) / share  # type: ignore[operator]
+                if wanted > need:
+                    need, worst = wanted, index
         if need <= 0:
             continue  # it does not draw on what is over
         action = reduce(state, slot, now, need, ActionReason.OVER_LIMIT, index=worst, flow=projected[worst])
-        if action is not None:
-            actions.append(action)
-            for index, share in placed:
-                flow = projected[index]
-                if flow is not None:
-                    projected[index] = flow + action.delta_w * share
+        if action is None:
+            continue
+        actions.append(action)
+        for index, share in placed:
+            flow = projected[index]
+            if flow is not None:
+                projected[index] = flow = flow + action.delta_w * share
+                if index in above and flow <= targets[index]:
+                    above.discard(index)
     return actions
 
 
@@ -130,15 +131,14 @@ def walk(
     ``stop`` is false: then that load keeps every constraint it draws on).
     Loads that cannot be given back now (see ``candidates``) keep nothing.
     """
-    tree = state.tree
-    eligible = {id(slot) for slot in candidates(state, now)}
+    placement = state.tree.placement
     blocked: set[int] = set()
     for slot in state.importers:
         if slot.hold.held is Held.NONE:
             continue
-        placed = tree.placement[slot.cfg.load_id]
+        placed = placement[slot.cfg.load_id]
         behind = bool(blocked) and any(index in blocked for index, _ in placed)
-        if behind or id(slot) not in eligible:
+        if behind or not eligible(slot, now):
             yield slot, behind, None
             continue
         action = None
@@ -151,6 +151,8 @@ def walk(
         if action is not None and stop:
             return
         blocked.update(short or (index for index, _ in placed))
+        if stop and ROOT_INDEX in blocked:
+            return  # every load draws on the root's total: none can come back now
 
 
 def _short_of(slot: LoadSlot, rooms: dict[int, float], now: float) -> set[int] | None:
@@ -218,13 +220,14 @@ def candidates(state: EngineState, now: float) -> list[LoadSlot]:
     takes the site over, the less important loads restored meanwhile are shed
     first.
     """
-    return [
-        slot
-        for slot in state.importers
-        if slot.hold.held is not Held.NONE
-        and slot.controllable(now)
-        and not (slot.cfg.kind is LoadKind.MODULATED and slot.hold.held is Held.REDUCED and slot.idle)
-    ]
+    return [slot for slot in state.importers if slot.hold.held is not Held.NONE and eligible(slot, now)]
+
+
+def eligible(slot: LoadSlot, now: float) -> bool:
+    """A held load that a restore may give back now (see ``candidates``)."""
+    return slot.controllable(now) and not (
+        slot.cfg.kind is LoadKind.MODULATED and slot.hold.held is Held.REDUCED and slot.idle
+    )
 
 
 def first_in_line(state: EngineState, now: float) -> LoadSlot | None:

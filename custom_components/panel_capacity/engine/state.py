@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .accounting import Accounting
+from .config import ROOT
 from .limits import effective_limit
 from .loads import LoadSlot
 from .model import Action, ActionKind, ActionReason, FlowSource, LimitSnapshot, SiteReading
@@ -32,6 +33,8 @@ class EngineState:
     exporters: tuple[LoadSlot, ...]  # export actuators
     never_shed: frozenset[str]
     limit: LimitSnapshot  # the root total's
+    rating_w: float  # the panel's, worked out once
+    continuous_w: float
     acc: Accounting = field(default_factory=Accounting)
     terms: dict[str, float] = field(default_factory=dict)
     export_terms: dict[str, float] = field(default_factory=dict)
@@ -76,6 +79,8 @@ class EngineState:
             exporters=tuple(slot for slot in slots if slot.cfg.export),
             never_shed=frozenset(slot.cfg.load_id for slot in slots if slot.cfg.never_shed),
             limit=effective_limit(panel, settings, {}),
+            rating_w=panel.rating_w,
+            continuous_w=panel.continuous_limit_w,
             _unmeasured=(None,) * extra,
             _aggregate_sources=[FlowSource.MEASURED] + [FlowSource.NOT_MEASURED] * extra,
         )
@@ -173,22 +178,21 @@ class EngineState:
     ) -> Action:
         """An action on one load, with the flow and the limit it answers to."""
         if index == ROOT_INDEX:
-            where: dict[str, Any] = {"site_w": self.site_w}
+            site, node_id, conductor = self.site_w, ROOT, None
         else:
             constraint = self.tree.constraints[index]
-            where = {
-                "site_w": flow if flow is not None else self.flows[index],
-                "node_id": constraint.node.node_id,
-                "conductor": constraint.conductor,
-            }
+            site = flow if flow is not None else self.flows[index]
+            node_id, conductor = constraint.node.node_id, constraint.conductor
         return Action(
             load_id=slot.cfg.load_id,
             kind=kind,
             reason=reason,
             level_w=level,
             delta_w=delta,
+            site_w=site,
             limit_w=self.limit_of(index) if limit is None else limit,
-            **where,
+            node_id=node_id,
+            conductor=conductor,
         )
 
     def stale(self, now: float) -> bool:
