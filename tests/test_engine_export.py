@@ -408,20 +408,20 @@ def test_over_the_import_limit_a_held_export_actuator_comes_back_at_once() -> No
 
 
 def test_over_the_import_limit_an_export_actuator_comes_back_only_as_far_as_export_allows() -> None:
-    pv = LoadConfig(load_id="pv", kind=LoadKind.MODULATED, export=True, max_w=12000, step_w=100)
+    pv = LoadConfig(load_id="pv", kind=LoadKind.MODULATED, export=True, max_w=9600, step_w=100)
     engine = CapacityEngine(PANEL, SETTINGS, [pv, BAT])
     zero_export = {"envelope": 0.0}
-    loads = {"pv": limit_in(12000, 12000), "bat": limit_in(3000, 1000)}
+    loads = {"pv": limit_in(9600, 9600), "bat": limit_in(3000, 1000)}
     result = step(engine, 1, -10000, loads, export_terms=zero_export)
     assert summary(result.actions) == [
         ("bat", ActionKind.SET_LEVEL, ActionReason.OVER_LIMIT, 0, 1000),
-        ("pv", ActionKind.SET_LEVEL, ActionReason.OVER_LIMIT, 3000, 9000),
+        ("pv", ActionKind.SET_LEVEL, ActionReason.OVER_LIMIT, 600, 9000),
     ]
     result = step(
-        engine, 2, 7700, {"pv": limit_in(3000, 3000), "bat": limit_in(0, 0)}, export_terms=zero_export
+        engine, 2, 7700, {"pv": limit_in(600, 600), "bat": limit_in(0, 0)}, export_terms=zero_export
     )
     # 7700 W more would take the site to 0 W: no further, and nothing left for the battery.
-    assert summary(result.actions) == [("pv", ActionKind.SET_LEVEL, ActionReason.HEADROOM, 10700, -7700)]
+    assert summary(result.actions) == [("pv", ActionKind.SET_LEVEL, ActionReason.HEADROOM, 8300, -7700)]
     status = engine.status()
     assert status.loads["pv"].state is LoadState.REDUCED
     assert status.loads["bat"].state is LoadState.REDUCED

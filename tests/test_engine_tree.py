@@ -305,3 +305,27 @@ def test_memory_of_a_tree_survives_a_restart() -> None:
     plant.engine = again
     plant.step()
     assert again.status().loads["ev"].state.value == "reduced"
+
+
+@pytest.mark.parametrize(
+    ("panel", "settings", "loads", "message"),
+    [
+        (PanelConfig(rating_a=0.5, voltage_v=240), SETTINGS, [], "rating"),
+        (PanelConfig(rating_a=100, voltage_v=600), SETTINGS, [], "voltage"),
+        (PanelConfig(rating_a=25, voltage_v=400, supply=Supply.THREE_PHASE), SETTINGS, [], "line to neutral"),
+        (PanelConfig(rating_a=100, voltage_v=240, continuous_factor=0.3), SETTINGS, [], "continuous"),
+        (US, ControlSettings(margin_w=10000, hysteresis_w=10000), [], "thresholds too wide"),
+        (US, ControlSettings(largest_step_w=30000), [], "step above rating"),
+        (US, SETTINGS, [LoadConfig(load_id="x", nominal_w=30000)], "above panel rating"),
+        (
+            US,
+            SETTINGS,
+            [LoadConfig(load_id="x", kind=LoadKind.MODULATED, min_w=1000, max_w=2000, step_w=1500)],
+            "step too large",
+        ),
+    ],
+)
+def test_the_engine_refuses_what_the_forms_refuse(panel, settings, loads, message) -> None:
+    """The engine's validation and the forms share engine/rules.py."""
+    with pytest.raises(ConfigError, match=message):
+        CapacityEngine(panel, settings, loads)

@@ -77,7 +77,7 @@ async def test_invalid_configuration_fails_setup_clearly(hass: HomeAssistant, ho
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert (
         entry.reason
-        == "The panel's configuration cannot be used: panel rating and voltage must be positive. Reconfigure the panel"
+        == "The panel's configuration cannot be used: panel rating (A) must be from 1 to 2000, not 0. Reconfigure the panel"
     )
 
 

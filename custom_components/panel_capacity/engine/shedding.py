@@ -59,7 +59,7 @@ def shed(state: EngineState, now: float, projected: list[float | None], over: li
                     need, worst = wanted, index
         if need <= 0:
             continue  # it does not draw on what is over
-        action = reduce(state, slot, now, need, ActionReason.OVER_LIMIT, index=worst, flow=projected[worst])
+        action = reduce(state, slot, now, need, ActionReason.OVER_LIMIT, index=worst)
         if action is None:
             continue
         actions.append(action)
@@ -80,7 +80,6 @@ def reduce(
     reason: ActionReason,
     *,
     index: int = ROOT_INDEX,
-    flow: float | None = None,
 ) -> Action | None:
     """The smallest cut of one load that frees ``need`` W (or as much as it can)."""
     cfg = slot.cfg
@@ -89,16 +88,16 @@ def reduce(
     if cfg.kind is LoadKind.SWITCH:
         if draw <= 0 or not can_turn_off:
             return None
-        return state.action(slot, ActionKind.TURN_OFF, reason, -draw, index=index, flow=flow)
+        return state.action(slot, ActionKind.TURN_OFF, reason, -draw, index=index)
     level = slot.level
     wanted = draw - need
     if wanted < cfg.min_w and can_turn_off:
-        return state.action(slot, ActionKind.TURN_OFF, reason, -draw, index=index, flow=flow)
+        return state.action(slot, ActionKind.TURN_OFF, reason, -draw, index=index)
     new_level = cfg.quantize_down(wanted)
     if new_level >= level:
         return None
     return state.action(
-        slot, ActionKind.SET_LEVEL, reason, -max(0.0, draw - new_level), new_level, index=index, flow=flow
+        slot, ActionKind.SET_LEVEL, reason, -max(0.0, draw - new_level), new_level, index=index
     )
 
 

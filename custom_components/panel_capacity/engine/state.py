@@ -174,14 +174,13 @@ class EngineState:
         *,
         limit: float | None = None,  # the limit it answers to, when not the root's total
         index: int = ROOT_INDEX,  # the constraint it answers to
-        flow: float | None = None,
     ) -> Action:
         """An action on one load, with the flow and the limit it answers to."""
         if index == ROOT_INDEX:
             site, node_id, conductor = self.site_w, ROOT, None
         else:
             constraint = self.tree.constraints[index]
-            site = flow if flow is not None else self.flows[index]
+            site = self.flows[index]
             node_id, conductor = constraint.node.node_id, constraint.conductor
         return Action(
             load_id=slot.cfg.load_id,

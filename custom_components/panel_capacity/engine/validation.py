@@ -10,6 +10,7 @@ from dataclasses import fields
 import math
 from typing import TYPE_CHECKING
 
+from . import rules
 from .config import ROOT, LoadKind
 
 if TYPE_CHECKING:
@@ -26,6 +27,18 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(value) for value in values)
 
 
+def _within(value: float, bounds: tuple[float, float], what: str) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{what} must be from {low:g} to {high:g}, not {value:g}")
+
+
+def _refuse(error: str | None, what: str) -> None:
+    """Raise for a rule broken (its key names the rule, as the forms show it)."""
+    if error is not None:
+        raise ConfigError(f"{what}: {error.replace('_', ' ')}")
+
+
 def validate(
     panel: PanelConfig,
     settings: ControlSettings,
@@ -35,16 +48,21 @@ def validate(
     """Raise ConfigError when the configuration is unsafe or inconsistent."""
     if not _finite(panel.rating_a, panel.voltage_v, panel.continuous_factor):
         raise ConfigError("panel values must be finite")
-    if panel.rating_a <= 0 or panel.voltage_v <= 0:
-        raise ConfigError("panel rating and voltage must be positive")
-    if not 0 < panel.continuous_factor <= 1:
-        raise ConfigError("continuous factor must be in (0, 1]")
+    _within(panel.rating_a, rules.RATING_RANGE, "panel rating (A)")
+    _within(panel.voltage_v, rules.VOLTAGE_RANGE, "panel voltage (V)")
+    _within(100 * panel.continuous_factor, rules.CONTINUOUS_RANGE, "continuous factor (%)")
+    _refuse(rules.panel_voltage_error(panel.supply.value, panel.voltage_v), "panel voltage")
     for setting in fields(settings):
         number = getattr(settings, setting.name)
         if isinstance(number, bool):
             continue
         if not math.isfinite(number) or number < 0:
             raise ConfigError(f"{setting.name} must be a finite, non-negative number")
+    _refuse(
+        rules.thresholds_error(settings.margin_w, settings.hysteresis_w, panel.continuous_limit_w),
+        "margin and hysteresis",
+    )
+    _refuse(rules.largest_step_error(settings.largest_step_w, panel.rating_w), "largest step")
     conductors = _validate_nodes(panel, nodes)
     seen: set[str] = set()
     for load in loads:
@@ -52,6 +70,7 @@ def validate(
             raise ConfigError(f"duplicate load {load.load_id}")
         seen.add(load.load_id)
         _validate_load(load)
+        _refuse(rules.load_rating_error(load.expected_w, panel.rating_w), f"load {load.load_id}")
         node_conductors = conductors.get(load.node_id)
         if node_conductors is None:
             raise ConfigError(f"load {load.load_id}: no node {load.node_id}")
@@ -100,10 +119,9 @@ def _validate_load(load: LoadConfig) -> None:
     if not _finite(*numbers, load.min_on_s, load.min_off_s) or min(numbers) < 0:
         raise ConfigError(f"load {load.load_id}: values must be finite and non-negative")
     if load.kind is LoadKind.MODULATED:
-        if not 0 <= load.min_w <= load.max_w:
-            raise ConfigError(f"load {load.load_id}: need 0 <= min <= max")
-        if load.max_w <= 0:
-            raise ConfigError(f"load {load.load_id}: max must be positive")
+        where = f"load {load.load_id}"
+        _refuse(rules.modulated_range_error(load.min_w, load.max_w), where)
+        _refuse(rules.modulated_step_error(load.min_w, load.max_w, load.step_w), where)
         if 0 < load.ramp_w < load.step_w:
             raise ConfigError(f"load {load.load_id}: a ramp smaller than the step could never raise it")
     elif load.export:
