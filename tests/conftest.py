@@ -22,24 +22,32 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.panel_capacity.const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
+    CONF_CONDUCTORS,
     CONF_CONTINUOUS_PCT,
+    CONF_L1_SENSOR,
+    CONF_L2_SENSOR,
     CONF_MAX,
     CONF_METERING,
     CONF_MIN,
     CONF_MIN_OFF_S,
     CONF_MIN_ON_S,
     CONF_NEVER_SHED,
+    CONF_NODE,
     CONF_NOMINAL_W,
+    CONF_PARENT,
     CONF_PHASES,
+    CONF_POWER_SENSOR,
     CONF_RATING_A,
     CONF_SITE_SENSOR,
     CONF_STEP,
     CONF_SUPPLY,
     CONF_UNIT,
     CONF_VOLTAGE_V,
+    CONFIG_VERSION,
     DOMAIN,
     METERING_NET,
     SUBENTRY_LOAD,
+    SUBENTRY_NODE,
 )
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
@@ -264,10 +272,15 @@ async def loaded_entry(
     hass: HomeAssistant, house: None, config_entry: MockConfigEntry
 ) -> AsyncIterator[MockConfigEntry]:
     """The panel set up on the house."""
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    yield await set_up(hass, config_entry)
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add an entry and set it up."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    yield config_entry
+    return entry
 
 
 async def add_panel(
@@ -305,3 +318,194 @@ def state_of(hass: HomeAssistant) -> Callable[[str], str]:
         return state.state
 
     return _state
+
+
+# ------------------------------------------------------------------ the tree
+#
+# A US split-phase house of 100 A (80 A a leg: 9600 W; 19,200 W in all) measured per leg in
+# amperes and in total, with a 60 A garage subpanel (11,520 W) measured by its own sensor.
+# Loads, most important first: the garage's EV charger (240 V, both legs), the garage's
+# freezer (120 V, L1), the kitchen's kettle (120 V, L1) and a space heater (120 V, L2).
+
+SERVICE = "sensor.service_power"
+LEG_L1 = "sensor.leg_l1_current"
+LEG_L2 = "sensor.leg_l2_current"
+GARAGE = "sensor.garage_power"
+BASE_L1 = "input_number.base_l1"
+BASE_L2 = "input_number.base_l2"
+GARAGE_BASE = "input_number.garage_base"
+GARAGE_EV = "input_number.garage_ev"
+FREEZER = "input_boolean.freezer"
+KETTLE = "input_boolean.kettle"
+HEATER = "input_boolean.space_heater"
+GARAGE_ID = "01KNODEGARAGE000000000000AA"
+
+TREE_PANEL_DATA: dict[str, Any] = PANEL_DATA | {
+    CONF_RATING_A: 100,
+    CONF_SITE_SENSOR: SERVICE,
+    CONF_L1_SENSOR: LEG_L1,
+    CONF_L2_SENSOR: LEG_L2,
+}
+GARAGE_DATA: dict[str, Any] = {
+    CONF_PARENT: "main",
+    CONF_RATING_A: 60,
+    CONF_CONTINUOUS_PCT: 80,
+    CONF_CONDUCTORS: ["l1", "l2"],
+    CONF_POWER_SENSOR: GARAGE,
+}
+SWITCH_DATA: dict[str, Any] = {CONF_MIN_ON_S: 0, CONF_MIN_OFF_S: 0, CONF_NEVER_SHED: False}
+GARAGE_EV_DATA: dict[str, Any] = {key: value for key, value in EV_DATA.items() if key != CONF_PHASES} | {
+    CONF_ACTUATOR: GARAGE_EV,
+    CONF_MAX: 48,
+    CONF_NODE: GARAGE_ID,
+    CONF_CONDUCTORS: ["l1", "l2"],
+}
+FREEZER_DATA = SWITCH_DATA | {
+    CONF_ACTUATOR: FREEZER,
+    CONF_NOMINAL_W: 600,
+    CONF_NODE: GARAGE_ID,
+    CONF_CONDUCTORS: ["l1"],
+}
+KETTLE_DATA = SWITCH_DATA | {
+    CONF_ACTUATOR: KETTLE,
+    CONF_NOMINAL_W: 1800,
+    CONF_NODE: "main",
+    CONF_CONDUCTORS: ["l1"],
+}
+HEATER_DATA = SWITCH_DATA | {
+    CONF_ACTUATOR: HEATER,
+    CONF_NOMINAL_W: 1500,
+    CONF_NODE: "main",
+    CONF_CONDUCTORS: ["l2"],
+}
+
+_ON = "is_state('input_boolean.{}', 'on')"
+TREE_L1_W = (
+    "(states('input_number.base_l1') | float(0) + (1800 if " + _ON.format("kettle") + " else 0)"
+    " + (600 if " + _ON.format("freezer") + " else 0) + states('input_number.garage_ev') | float(0) * 120"
+    " + states('input_number.garage_base') | float(0) / 2)"
+)
+TREE_L2_W = (
+    "(states('input_number.base_l2') | float(0) + (1500 if " + _ON.format("space_heater") + " else 0)"
+    " + states('input_number.garage_ev') | float(0) * 120 + states('input_number.garage_base') | float(0) / 2)"
+)
+TREE_GARAGE_W = (
+    "((600 if " + _ON.format("freezer") + " else 0) + states('input_number.garage_ev') | float(0) * 240"
+    " + states('input_number.garage_base') | float(0))"
+)
+
+
+def node_subentry(title: str, data: dict[str, Any], subentry_id: str | None = None) -> ConfigSubentryData:
+    """A node subentry for a MockConfigEntry."""
+    sub = ConfigSubentryData(data=data, subentry_type=SUBENTRY_NODE, title=title, unique_id=None)
+    if subentry_id is not None:
+        sub["subentry_id"] = subentry_id
+    return sub
+
+
+def tree_sensor(name: str, state: str, unit: str, device_class: str) -> dict[str, Any]:
+    """A template sensor of the tree house's meters."""
+    return {
+        "name": name,
+        "unique_id": name.lower().replace(" ", "_"),
+        "unit_of_measurement": unit,
+        "device_class": device_class,
+        "state_class": "measurement",
+        "availability": "{{ is_state('input_boolean.meter_online', 'on') }}",
+        "state": "{{ " + state + " }}",
+    }
+
+
+@pytest.fixture
+async def tree_house(hass: HomeAssistant) -> None:
+    """The split-phase house: per-leg currents, the service's total and the garage's own meter."""
+    assert await async_setup_component(
+        hass,
+        "input_boolean",
+        {
+            "input_boolean": {
+                "kettle": {"initial": True},
+                "space_heater": {"initial": True},
+                "freezer": {"initial": True},
+                "meter_online": {"initial": True},
+                "meter_frozen": {"initial": False},
+            }
+        },
+    )
+    watts = {"min": 0, "max": 30000, "step": 10, "unit_of_measurement": "W"}
+    assert await async_setup_component(
+        hass,
+        "input_number",
+        {
+            "input_number": {
+                "base_l1": watts | {"initial": 500},
+                "base_l2": watts | {"initial": 500},
+                "garage_base": watts | {"initial": 0},
+                "garage_ev": {"min": 0, "max": 48, "step": 1, "initial": 32, "unit_of_measurement": "A"},
+            }
+        },
+    )
+    inputs = [BASE_L1, BASE_L2, GARAGE_BASE, GARAGE_EV, FREEZER, KETTLE, HEATER, METER_ONLINE]
+    assert await async_setup_component(
+        hass,
+        "template",
+        {
+            "template": [
+                {
+                    "trigger": [
+                        {"trigger": "state", "entity_id": inputs},
+                        {"trigger": "event", "event_type": METER_REPORT},
+                    ],
+                    "condition": [{"condition": "state", "entity_id": METER_FROZEN, "state": "off"}],
+                    "sensor": [
+                        tree_sensor("Leg L1 current", f"({TREE_L1_W} / 120) | round(2)", "A", "current"),
+                        tree_sensor("Leg L2 current", f"({TREE_L2_W} / 120) | round(2)", "A", "current"),
+                        tree_sensor("Service power", f"({TREE_L1_W} + {TREE_L2_W}) | round(0)", "W", "power"),
+                        tree_sensor("Garage power", f"{TREE_GARAGE_W} | round(0)", "W", "power"),
+                    ],
+                }
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+    report_meter(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(LEG_L1).state not in ("unknown", "unavailable")
+
+
+@pytest.fixture
+def tree_panel_data() -> dict[str, Any]:
+    """The tree house's panel data (a test may override it)."""
+    return dict(TREE_PANEL_DATA)
+
+
+@pytest.fixture
+def tree_subentries() -> list[ConfigSubentryData]:
+    """The garage and the four loads, most important first."""
+    return [
+        node_subentry("Garage", GARAGE_DATA, GARAGE_ID),
+        load_subentry("Garage EV", GARAGE_EV_DATA),
+        load_subentry("Freezer", FREEZER_DATA),
+        load_subentry("Kettle", KETTLE_DATA),
+        load_subentry("Space heater", HEATER_DATA),
+    ]
+
+
+@pytest.fixture
+def tree_entry(tree_panel_data: dict[str, Any], tree_subentries: list[ConfigSubentryData]) -> MockConfigEntry:
+    """The tree house's panel, made by today's version."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        version=CONFIG_VERSION,
+        title="Main panel",
+        data=tree_panel_data,
+        subentries_data=tree_subentries,
+    )
+
+
+@pytest.fixture
+async def loaded_tree(
+    hass: HomeAssistant, tree_house: None, tree_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The tree house's panel, set up."""
+    yield await set_up(hass, tree_entry)

@@ -334,7 +334,7 @@ async def test_add_switch_load_with_errors_and_recovery(
     result = await configure_load(hass, result, SWITCH_FORM)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Heat pump"
-    assert result["data"] == {"actuator": HEAT_PUMP} | SWITCH_FORM
+    assert result["data"] == {"actuator": HEAT_PUMP, "node": "main", "conductors": ["l1", "l2"]} | SWITCH_FORM
     await hass.async_block_till_done()
     # The entry reloaded: the new load has its device and entities.
     assert state_of("sensor.heat_pump_state") == "off"

@@ -8,10 +8,19 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
 
-from .configuration import setup_from_entry
-from .const import DOMAIN, MANUFACTURER, MODEL_PANEL, PLATFORMS
+from .configuration import load_data_from_v1, setup_from_entry
+from .const import (
+    CONF_SUPPLY,
+    CONFIG_VERSION,
+    DOMAIN,
+    LOGGER,
+    MANUFACTURER,
+    MODEL_PANEL,
+    PLATFORMS,
+    SUBENTRY_LOAD,
+)
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator, PanelCapacityRuntimeData
-from .engine import ConfigError
+from .engine import ConfigError, Supply
 from .grid_coordinator import GridCoordinator
 from .services import async_setup_services
 
@@ -23,6 +32,28 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     # The logbook describes events synchronously: have its words ready in the cache.
     await async_get_translations(hass, hass.config.language, "logbook", [DOMAIN])
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
+    """Bring an entry made by an older version to today's schema.
+
+    Version 1 to 2: each load is wired to the panel itself (node "main"), on
+    the conductors its phases say (see load_data_from_v1). The panel's data is
+    unchanged: per-conductor meters are new and optional. (An entry of a newer
+    version than the flow's is refused by Home Assistant before it gets here.)
+    """
+    if entry.version == 1:
+        supply = Supply(entry.data[CONF_SUPPLY])
+        for subentry in list(entry.subentries.values()):
+            if subentry.subentry_type == SUBENTRY_LOAD:
+                hass.config_entries.async_update_subentry(
+                    entry, subentry, data=load_data_from_v1(supply, subentry.data)
+                )
+        hass.config_entries.async_update_entry(entry, version=CONFIG_VERSION, minor_version=1)
+        LOGGER.info(
+            "Migrated %s to version %s: every load is on the panel itself", entry.title, CONFIG_VERSION
+        )
     return True
 
 

@@ -1,20 +1,31 @@
-"""Turn a config entry (data, options, load subentries) into the engine's configuration."""
+"""Turn a config entry (data, options, node and load subentries) into the engine's configuration.
+
+The tree: the panel (the entry) is the root, node ``main``; each node subentry is
+a subpanel or circuit whose engine node id is its subentry id, below the panel
+or another node; each load subentry says which node it is wired to and which of
+that node's conductors it draws on.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.core import split_entity_id
 
 from .const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
+    CONF_CAP_A,
+    CONF_CONDUCTORS,
     CONF_CONTINUOUS_PCT,
     CONF_EXPORT_ACTUATOR,
     CONF_EXPORT_SENSOR,
     CONF_HYSTERESIS_W,
     CONF_IMPORT_SENSOR,
+    CONF_L1_SENSOR,
+    CONF_L2_SENSOR,
+    CONF_L3_SENSOR,
     CONF_LARGEST_STEP_W,
     CONF_LOAD_ORDER,
     CONF_MANUAL_HOLD_S,
@@ -25,7 +36,9 @@ from .const import (
     CONF_MIN_OFF_S,
     CONF_MIN_ON_S,
     CONF_NEVER_SHED,
+    CONF_NODE,
     CONF_NOMINAL_W,
+    CONF_PARENT,
     CONF_PHASES,
     CONF_POWER_SENSOR,
     CONF_RATING_A,
@@ -50,13 +63,24 @@ from .const import (
     LEVEL_DOMAINS,
     METERING_PAIR,
     SUBENTRY_LOAD,
+    SUBENTRY_NODE,
     UNIT_AMPERE,
     UNIT_KILOWATT,
 )
-from .engine import ControlSettings, LoadConfig, LoadKind, PanelConfig, Supply
+from .engine import (
+    ROOT,
+    Conductor,
+    ControlSettings,
+    LoadConfig,
+    LoadKind,
+    NodeConfig,
+    PanelConfig,
+    Supply,
+)
+from .engine.tree import resolve_nodes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from homeassistant.config_entries import ConfigEntry
 
@@ -72,6 +96,14 @@ DEFAULT_OPTIONS: dict[str, float | bool] = {
 }
 
 
+# The key of each conductor's sensor, in the entry's data (the panel) or a node's subentry.
+SENSOR_KEYS: Final[dict[Conductor, str]] = {
+    Conductor.L1: CONF_L1_SENSOR,
+    Conductor.L2: CONF_L2_SENSOR,
+    Conductor.L3: CONF_L3_SENSOR,
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadBinding:
     """A load: the engine's view of it and the entities behind it."""
@@ -82,6 +114,8 @@ class LoadBinding:
     power_sensor: str | None
     watts_per_unit: float  # actuator value x this = watts (modulated loads)
     config: LoadConfig
+    # A current (A) on its own power sensor x this = watts: its conductors' voltage to neutral, summed.
+    watts_per_amp: float = 0.0
 
     @property
     def domain(self) -> str:
@@ -95,13 +129,42 @@ class LoadBinding:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NodeBinding:
+    """A subpanel or circuit: the engine's node and the sensors that measure it."""
+
+    subentry_id: str
+    name: str
+    config: NodeConfig
+    conductors: tuple[Conductor, ...]  # its own, or its parent's
+    power_sensor: str | None  # its total (W, or A: balanced over its conductors)
+    conductor_sensors: Mapping[Conductor, str]  # one conductor each (W, or A)
+    watts_per_amp: float  # a current on its total sensor x this = watts
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        """Every sensor of the node."""
+        total = (self.power_sensor,) if self.power_sensor else ()
+        return (*total, *self.conductor_sensors.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PanelSetup:
     """Everything the coordinator needs to know about one panel."""
 
     panel: PanelConfig
     settings: ControlSettings
     loads: tuple[LoadBinding, ...]  # most important first
-    site_sensors: tuple[str, ...]  # one net sensor, or import then export
+    site_sensors: tuple[str, ...]  # one net sensor, or import then export; none: the conductors' sum
+    conductor_sensors: Mapping[Conductor, str] = field(default_factory=dict)  # at the service
+    nodes: tuple[NodeBinding, ...] = ()  # every parent before its children
+    # Load and node subentries whose node or parent no longer exists: they hang on the panel.
+    adopted: tuple[str, ...] = ()
+
+    @property
+    def measuring_entities(self) -> tuple[str, ...]:
+        """Every sensor measuring the panel or a node."""
+        nodes = (sensor for node in self.nodes for sensor in node.sensors)
+        return (*self.site_sensors, *self.conductor_sensors.values(), *nodes)
 
     @property
     def load_entities(self) -> tuple[str, ...]:
@@ -139,26 +202,119 @@ def settings_from_options(options: Mapping[str, Any]) -> ControlSettings:
     )
 
 
-def watts_per_unit(panel: PanelConfig, unit: str, phases: int) -> float:
-    """How many watts one unit of a modulated actuator's value stands for."""
+def watts_per_unit(panel: PanelConfig, unit: str, conductors: int) -> float:
+    """How many watts one unit of a modulated actuator's value stands for.
+
+    A current flows in each of the load's ``conductors``: 120 W/A for a 120 V
+    load on one leg, 240 W/A on both legs, 3 x 230 W/A on three phases.
+    """
     if unit == UNIT_AMPERE:
-        if panel.supply is Supply.THREE_PHASE:
-            return panel.voltage_v * max(1, min(3, phases))
-        return panel.voltage_v
+        return panel.conductor_voltage_v * max(1, min(len(panel.conductors), conductors))
     if unit == UNIT_KILOWATT:
         return 1000.0
     return 1.0
 
 
+def conductors_from_phases(supply: Supply, phases: int) -> list[str]:
+    """What a version 1 load draws on: every conductor, except a one-phase load on three phases (L1)."""
+    if supply is Supply.THREE_PHASE and phases < len(supply.conductors):
+        return [Conductor.L1.value]
+    return [conductor.value for conductor in supply.conductors]
+
+
+def load_data_from_v1(supply: Supply, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A version 1 load subentry's data in version 2: on the panel, on the conductors its phases say.
+
+    Version 1 knew phases only for adjustable loads in amperes on three-phase
+    (1 or 3); every other load is taken as drawing on all of the supply's
+    conductors, as the panel's total counted it.
+    """
+    migrated = {key: value for key, value in data.items() if key != CONF_PHASES}
+    phases = int(data.get(CONF_PHASES, len(supply.conductors)))
+    migrated.setdefault(CONF_NODE, ROOT)
+    migrated.setdefault(CONF_CONDUCTORS, conductors_from_phases(supply, phases))
+    return migrated
+
+
+def conductors_of(data: Mapping[str, Any]) -> tuple[Conductor, ...]:
+    """The conductors a subentry names (empty: all of its node's, or its parent's)."""
+    return tuple(Conductor(value) for value in data.get(CONF_CONDUCTORS) or ())
+
+
+def sensors_of(data: Mapping[str, Any], conductors: Iterable[Conductor]) -> dict[Conductor, str]:
+    """The per-conductor sensors that data names, for these conductors only."""
+    return {
+        conductor: data[key]
+        for conductor in conductors
+        if (key := SENSOR_KEYS[conductor]) in data and data[key]
+    }
+
+
+def node_from_subentry(subentry_id: str, title: str, data: Mapping[str, Any], parent: str) -> NodeConfig:
+    """One node subentry as the engine sees it, below ``parent``."""
+    cap = data.get(CONF_CAP_A)
+    return NodeConfig(
+        node_id=subentry_id,
+        name=title,
+        parent_id=parent,
+        rating_a=float(data[CONF_RATING_A]),
+        continuous_factor=float(data.get(CONF_CONTINUOUS_PCT, DEFAULT_CONTINUOUS_PCT)) / 100,
+        cap_a=None if cap is None else float(cap),
+        conductors=conductors_of(data),
+    )
+
+
+def tree_from_entry(entry: ConfigEntry) -> tuple[list[NodeConfig], set[str]]:
+    """The entry's nodes, and those moved onto the panel because their parent is gone."""
+    subentries = {sid: sub for sid, sub in entry.subentries.items() if sub.subentry_type == SUBENTRY_NODE}
+    parents: dict[str, str] = {}
+    adopted: set[str] = set()
+    for sid, sub in subentries.items():
+        parent = str(sub.data.get(CONF_PARENT, ROOT))
+        if parent != ROOT and parent not in subentries:
+            parent = ROOT
+            adopted.add(sid)
+        parents[sid] = parent
+    for sid in parents:
+        # A loop of parents (only by hand): its nodes hang on the panel.
+        seen = [sid]
+        while (parent := parents[seen[-1]]) != ROOT and parent not in seen:
+            seen.append(parent)
+        if parent != ROOT:
+            parents[sid] = ROOT
+            adopted.add(sid)
+    nodes = [
+        node_from_subentry(sid, subentries[sid].title, subentries[sid].data, parents[sid]) for sid in parents
+    ]
+    return nodes, adopted
+
+
+def node_conductors(panel: PanelConfig, nodes: Iterable[NodeConfig]) -> dict[str, tuple[Conductor, ...]]:
+    """Each node's conductors (its own, or its parent's), the panel's under ``main``."""
+    return {node_id: node.conductors for node_id, node in resolve_nodes(panel, list(nodes)).items()}
+
+
 def load_from_subentry(
-    panel: PanelConfig, subentry_id: str, title: str, data: Mapping[str, Any]
+    panel: PanelConfig,
+    subentry_id: str,
+    title: str,
+    data: Mapping[str, Any],
+    conductors_by_node: Mapping[str, tuple[Conductor, ...]] | None = None,
 ) -> LoadBinding:
-    """One load subentry as the engine and the coordinator see it."""
+    """One load subentry as the engine and the coordinator see it.
+
+    ``conductors_by_node`` gives each node's conductors (node_conductors); a
+    load on a node that is not there hangs on the panel.
+    """
     actuator: str = data[CONF_ACTUATOR]
     modulated = split_entity_id(actuator)[0] in LEVEL_DOMAINS
-    factor = (
-        watts_per_unit(panel, data.get(CONF_UNIT, ""), int(data.get(CONF_PHASES, 1))) if modulated else 1.0
-    )
+    by_node = conductors_by_node or {ROOT: panel.conductors}
+    node = str(data.get(CONF_NODE, ROOT))
+    if node not in by_node:
+        node = ROOT
+    conductors = conductors_of(data)
+    count = len(conductors or by_node[node])
+    factor = watts_per_unit(panel, data.get(CONF_UNIT, ""), count) if modulated else 1.0
     config = LoadConfig(
         load_id=subentry_id,
         name=title,
@@ -172,6 +328,8 @@ def load_from_subentry(
         export=modulated and bool(data.get(CONF_EXPORT_ACTUATOR, False)),
         min_on_s=float(data.get(CONF_MIN_ON_S) or 0),
         min_off_s=float(data.get(CONF_MIN_OFF_S) or 0),
+        node_id=node,
+        conductors=conductors,
     )
     return LoadBinding(
         subentry_id=subentry_id,
@@ -180,6 +338,7 @@ def load_from_subentry(
         power_sensor=data.get(CONF_POWER_SENSOR) or None,
         watts_per_unit=factor,
         config=config,
+        watts_per_amp=watts_per_unit(panel, UNIT_AMPERE, count),
     )
 
 
@@ -197,17 +356,38 @@ def ordered_load_ids(entry: ConfigEntry) -> list[str]:
 def setup_from_entry(entry: ConfigEntry) -> PanelSetup:
     """Read a config entry into a PanelSetup."""
     panel = panel_from_data(entry.data)
-    loads = tuple(
-        load_from_subentry(panel, sid, entry.subentries[sid].title, entry.subentries[sid].data)
-        for sid in ordered_load_ids(entry)
-    )
+    nodes, adopted = tree_from_entry(entry)
+    by_node = node_conductors(panel, nodes)
+    loads = []
+    for sid in ordered_load_ids(entry):
+        subentry = entry.subentries[sid]
+        if str(subentry.data.get(CONF_NODE, ROOT)) not in by_node:
+            adopted.add(sid)
+        loads.append(load_from_subentry(panel, sid, subentry.title, subentry.data, by_node))
     if entry.data.get(CONF_METERING) == METERING_PAIR:
         sensors: tuple[str, ...] = (entry.data[CONF_IMPORT_SENSOR], entry.data[CONF_EXPORT_SENSOR])
     else:
-        sensors = (entry.data[CONF_SITE_SENSOR],)
+        sensors = (entry.data[CONF_SITE_SENSOR],) if entry.data.get(CONF_SITE_SENSOR) else ()
+    configs = {node.node_id: node for node in nodes}
+    bindings = tuple(
+        NodeBinding(
+            subentry_id=node_id,
+            name=entry.subentries[node_id].title,
+            config=configs[node_id],
+            conductors=conductors,
+            power_sensor=entry.subentries[node_id].data.get(CONF_POWER_SENSOR) or None,
+            conductor_sensors=sensors_of(entry.subentries[node_id].data, conductors),
+            watts_per_amp=watts_per_unit(panel, UNIT_AMPERE, len(conductors)),
+        )
+        for node_id, conductors in by_node.items()
+        if node_id != ROOT
+    )
     return PanelSetup(
         panel=panel,
         settings=settings_from_options(entry.options),
-        loads=loads,
+        loads=tuple(loads),
         site_sensors=sensors,
+        conductor_sensors=sensors_of(entry.data, panel.conductors) if len(panel.conductors) > 1 else {},
+        nodes=bindings,
+        adopted=tuple(sorted(adopted)),
     )

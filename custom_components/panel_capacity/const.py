@@ -14,9 +14,15 @@ LOGGER = logging.getLogger(__package__)
 PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
 
 SUBENTRY_LOAD: Final = "load"
+SUBENTRY_NODE: Final = "node"
 MANUFACTURER: Final = "Panel Capacity"
 MODEL_PANEL: Final = "Panel"
 MODEL_LOAD: Final = "Managed load"
+MODEL_NODE: Final = "Subpanel or circuit"
+
+# The config entry's version. 1: the panel and its loads on the panel's total; 2: the tree
+# (node subentries, loads with a node and conductors, per-conductor meters).
+CONFIG_VERSION: Final = 2
 
 # Config entry data: what the panel is and how it is measured.
 CONF_SUPPLY: Final = "supply"
@@ -27,6 +33,11 @@ CONF_METERING: Final = "metering"
 CONF_SITE_SENSOR: Final = "site_sensor"
 CONF_IMPORT_SENSOR: Final = "import_sensor"
 CONF_EXPORT_SENSOR: Final = "export_sensor"
+
+# Per-conductor meters (W or A), of the panel (entry data) or of a node (subentry data).
+CONF_L1_SENSOR: Final = "l1_sensor"
+CONF_L2_SENSOR: Final = "l2_sensor"
+CONF_L3_SENSOR: Final = "l3_sensor"
 
 METERING_NET: Final = "net"
 METERING_PAIR: Final = "pair"
@@ -61,11 +72,19 @@ CONF_UNIT: Final = "unit"
 CONF_MIN: Final = "min"
 CONF_MAX: Final = "max"
 CONF_STEP: Final = "step"
-CONF_PHASES: Final = "phases"
+CONF_PHASES: Final = "phases"  # version 1 only: replaced by the load's conductors
+# Where a load draws: the node it is wired to and its conductors (empty: all of its node's).
+CONF_NODE: Final = "node"
+CONF_CONDUCTORS: Final = "conductors"
 CONF_ALLOW_OFF: Final = "allow_off"
 CONF_NEVER_SHED: Final = "never_shed"
 CONF_MIN_ON_S: Final = "min_on_s"
 CONF_MIN_OFF_S: Final = "min_off_s"
+
+# Subentry data: a subpanel or circuit (a node of the tree). Its conductors use CONF_CONDUCTORS,
+# its total sensor CONF_POWER_SENSOR, its per-conductor sensors CONF_L1_SENSOR...
+CONF_PARENT: Final = "parent"  # "main" (the panel) or another node subentry's id
+CONF_CAP_A: Final = "cap_a"
 
 UNIT_AMPERE: Final = "A"
 UNIT_WATT: Final = "W"

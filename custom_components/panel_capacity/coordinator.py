@@ -59,6 +59,7 @@ from .engine import (
     LoadInput,
     LoadKind,
     LoadState,
+    NodeReading,
     SiteReading,
     Status,
     StepInput,
@@ -66,7 +67,10 @@ from .engine import (
 from .readings import actuator_available, actuator_is_on, service_call, state_number, state_power_w
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .configuration import LoadBinding, PanelSetup
+    from .engine import Conductor
     from .grid.schedule import GridTerms
     from .grid_coordinator import GridCoordinator
 
@@ -144,6 +148,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self.setup.panel,
             self.setup.settings,
             [load.config for load in self.setup.loads],
+            nodes=[node.config for node in self.setup.nodes],
             memory=memory,
         )
 
@@ -167,11 +172,10 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     def async_start(self) -> None:
         """Subscribe to the sensors and actuators; the first step waits for Home Assistant to start."""
         entry = self.config_entry
-        watched = [*self.setup.site_sensors, *self.setup.load_entities]
+        measuring = list(self.setup.measuring_entities)
+        watched = [*measuring, *self.setup.load_entities]
         entry.async_on_unload(async_track_state_change_event(self.hass, watched, self._on_state_changed))
-        entry.async_on_unload(
-            async_track_state_report_event(self.hass, list(self.setup.site_sensors), self._on_state_reported)
-        )
+        entry.async_on_unload(async_track_state_report_event(self.hass, measuring, self._on_state_reported))
         entry.async_on_unload(async_track_time_interval(self.hass, self._on_tick, WATCHDOG_INTERVAL))
         entry.async_on_unload(async_at_started(self.hass, self._on_started))
         entry.async_on_unload(self._debouncer.async_shutdown)
@@ -290,7 +294,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             export_terms = self.grid_terms.export_terms
         return StepInput(
             now=now,
-            site=self._site_reading(),
+            site=self._site_reading(now),
+            nodes=self._node_readings(now),
             loads={load.subentry_id: self._load_input(load) for load in self.setup.loads},
             limit_terms=terms,
             export_terms=export_terms,
@@ -298,21 +303,71 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             day=dt_util.now().date().toordinal(),
         )
 
-    def _site_reading(self) -> SiteReading:
-        states = [self.hass.states.get(entity_id) for entity_id in self.setup.site_sensors]
-        values = [state_power_w(state, self.setup.panel.watts_per_amp) for state in states]
-        if any(value is None for value in values) or any(state is None for state in states):
-            return SiteReading(None)
-        power = values[0] if len(values) == 1 else values[0] - values[1]  # type: ignore[operator]
-        reported = min(state.last_reported.timestamp() for state in states if state is not None)
-        return SiteReading(power, reported)
+    def _measure(self, entity_id: str, watts_per_amp: float) -> tuple[float, float] | None:
+        """A sensor's power (W, or A x ``watts_per_amp``) and when it last reported; None: no value."""
+        state = self.hass.states.get(entity_id)
+        value = state_power_w(state, watts_per_amp)
+        if value is None or state is None:
+            return None
+        return value, state.last_reported.timestamp()
+
+    def _conductors(
+        self, sensors: Mapping[Conductor, str], now: float, *, fresh_only: bool
+    ) -> dict[Conductor, tuple[float, float]]:
+        """Per-conductor readings; with ``fresh_only``, one older than the staleness time is left out."""
+        volts = self.setup.panel.conductor_voltage_v
+        staleness = self.setup.settings.staleness_s
+        readings = {}
+        for conductor, entity_id in sensors.items():
+            measured = self._measure(entity_id, volts)
+            if measured is not None and not (fresh_only and now - measured[1] > staleness):
+                readings[conductor] = measured
+        return readings
+
+    def _site_reading(self, now: float) -> SiteReading:
+        """The service: its total (one sensor, or import minus export) and its measured conductors.
+
+        Beside a total, a conductor whose sensor is missing or stale is left out
+        (the total still holds). Without a total sensor the conductors are the
+        total, as old as the oldest of them, so a silent one leads to fail-safe.
+        """
+        setup = self.setup
+        parts = [self._measure(entity_id, setup.panel.watts_per_amp) for entity_id in setup.site_sensors]
+        per = self._conductors(setup.conductor_sensors, now, fresh_only=bool(parts))
+        conductors_w = {conductor: value for conductor, (value, _) in per.items()} or None
+        if not parts:
+            if not per:
+                return SiteReading(None)
+            return SiteReading(None, min(reported for _, reported in per.values()), conductors_w)
+        values = [part for part in parts if part is not None]
+        if len(values) < len(parts):
+            return SiteReading(None, conductors_w=conductors_w)
+        power = values[0][0] if len(values) == 1 else values[0][0] - values[1][0]
+        return SiteReading(power, min(reported for _, reported in values), conductors_w)
+
+    def _node_readings(self, now: float) -> dict[str, NodeReading]:
+        """What each node's own sensors read; a node with none fresh is left out (estimated)."""
+        staleness = self.setup.settings.staleness_s
+        readings: dict[str, NodeReading] = {}
+        for node in self.setup.nodes:
+            total = self._measure(node.power_sensor, node.watts_per_amp) if node.power_sensor else None
+            if total is not None and now - total[1] > staleness:
+                total = None
+            per = self._conductors(node.conductor_sensors, now, fresh_only=True)
+            if total is None and not per:
+                continue
+            readings[node.subentry_id] = NodeReading(
+                power_w=None if total is None else total[0],
+                conductors_w={conductor: value for conductor, (value, _) in per.items()} or None,
+            )
+        return readings
 
     def _load_input(self, load: LoadBinding) -> LoadInput:
         state = self.hass.states.get(load.actuator)
         manual = load.subentry_id in self._manual
         measured = None
         if load.power_sensor:
-            measured = state_power_w(self.hass.states.get(load.power_sensor), self.setup.panel.watts_per_amp)
+            measured = state_power_w(self.hass.states.get(load.power_sensor), load.watts_per_amp)
         if state is None or not actuator_available(state):
             return LoadInput(available=False, manual=manual, measured_w=measured)
         if load.kind is LoadKind.SWITCH:
@@ -414,7 +469,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     @callback
     def _check_entities(self, now: float) -> None:
         """Raise a Repairs issue for a configured entity that has gone, clear it when back."""
-        for entity_id in (*self.setup.site_sensors, *self.setup.load_entities):
+        for entity_id in (*self.setup.measuring_entities, *self.setup.load_entities):
             if self.hass.states.get(entity_id) is not None:
                 if self._missing_since.pop(entity_id, None) is not None:
                     ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(entity_id))

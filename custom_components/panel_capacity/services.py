@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 from .configuration import watts_per_unit
 from .const import DOMAIN, UNIT_AMPERE
 from .coordinator import PanelCapacityConfigEntry
+from .engine import Supply
 from .grid.reservations import RequestError
 from .grid_coordinator import reservation_response
 from .history import async_panel_history
@@ -141,7 +142,9 @@ async def _async_plan_load(hass: HomeAssistant, call: ServiceCall) -> dict[str, 
     if ATTR_POWER_KW in call.data:
         power = call.data[ATTR_POWER_KW] * 1000
     elif ATTR_CURRENT_A in call.data:
-        power = call.data[ATTR_CURRENT_A] * watts_per_unit(panel, UNIT_AMPERE, call.data[ATTR_PHASES])
+        # A current on every conductor (both legs: 240 V), or on as many phases as given.
+        conductors = call.data[ATTR_PHASES] if panel.supply is Supply.THREE_PHASE else panel.phase_count
+        power = call.data[ATTR_CURRENT_A] * watts_per_unit(panel, UNIT_AMPERE, conductors)
     else:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="plan_needs_size")
     if power > panel.rating_w:

@@ -11,7 +11,7 @@ from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
 from homeassistant.core import State, split_entity_id
 from homeassistant.helpers import selector
 
-from ..configuration import panel_from_data, watts_per_unit
+from ..configuration import conductors_from_phases, load_data_from_v1, panel_from_data, watts_per_unit
 from ..const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
@@ -21,6 +21,7 @@ from ..const import (
     CONF_MIN_OFF_S,
     CONF_MIN_ON_S,
     CONF_NEVER_SHED,
+    CONF_NODE,
     CONF_NOMINAL_W,
     CONF_PHASES,
     CONF_POWER_SENSOR,
@@ -32,6 +33,7 @@ from ..const import (
     UNIT_KILOWATT,
     UNIT_WATT,
 )
+from ..engine import ROOT
 from ..engine.rules import (
     LEVEL_RANGE,
     MIN_ON_OFF_RANGE_S,
@@ -195,7 +197,8 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         if error := allow_off_error(user_input[CONF_ALLOW_OFF], entity_min):
             errors[CONF_ALLOW_OFF] = error
         panel = panel_from_data(self._get_entry().data)
-        factor = watts_per_unit(panel, user_input[CONF_UNIT], int(user_input[CONF_PHASES]))
+        conductors = conductors_from_phases(panel.supply, int(user_input[CONF_PHASES]))
+        factor = watts_per_unit(panel, user_input[CONF_UNIT], len(conductors))
         if not errors and (error := load_rating_error(high * factor, panel.rating_w)):
             errors[CONF_MAX] = error
         return errors
@@ -205,6 +208,9 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         data = {CONF_ACTUATOR: self._load[CONF_ACTUATOR]} | {
             key: value for key, value in details.items() if value not in (None, "")
         }
+        # Until the form asks where the load draws: on its node (the panel), by its phases.
+        node = {CONF_NODE: self._current().get(CONF_NODE, ROOT)}
+        data = load_data_from_v1(panel_from_data(self._get_entry().data).supply, node | data)
         if self._reconfiguring():
             return self.async_update_and_abort(
                 self._get_entry(), self._get_reconfigure_subentry(), title=title, data=data

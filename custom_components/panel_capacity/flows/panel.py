@@ -28,6 +28,7 @@ from ..const import (
     CONF_SITE_SENSOR,
     CONF_SUPPLY,
     CONF_VOLTAGE_V,
+    CONFIG_VERSION,
     DEFAULT_CONTINUOUS_PCT,
     DOMAIN,
     METERING_NET,
@@ -102,7 +103,7 @@ def _meter_errors(hass: HomeAssistant, user_input: Mapping[str, Any]) -> dict[st
 class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a panel: its rating, then the sensor that measures it."""
 
-    VERSION = 1
+    VERSION = CONFIG_VERSION
 
     def __init__(self) -> None:
         """Start with nothing entered."""
