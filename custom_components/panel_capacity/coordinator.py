@@ -126,6 +126,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._missing_since: dict[str, float] = {}
         self._failures_logged: set[str] = set()
         self._keep_on_reload: set[str] = set()
+        self.moving_orphans = False  # moving what hung on a removed node (see orphans)
         self._running = False
         self._stopped = False
         self._last_save = 0.0
