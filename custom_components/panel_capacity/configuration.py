@@ -104,6 +104,20 @@ SENSOR_KEYS: Final[dict[Conductor, str]] = {
 }
 
 
+# What a node or load may draw on, by supply, as a choice: its conductors joined by "_".
+# Split-phase: a 120 V load on one leg, or a 240 V load on both; three-phase: one phase or all three.
+CONDUCTOR_CHOICES: Final[dict[Supply, tuple[str, ...]]] = {
+    Supply.SINGLE_PHASE: ("l1",),
+    Supply.SPLIT_PHASE: ("l1", "l2", "l1_l2"),
+    Supply.THREE_PHASE: ("l1", "l2", "l3", "l1_l2_l3"),
+}
+
+
+def choice_of(conductors: Iterable[str]) -> str:
+    """The choice naming these conductors ("l1_l2" for both legs)."""
+    return "_".join(sorted(conductors))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadBinding:
     """A load: the engine's view of it and the entities behind it."""

@@ -11,7 +11,7 @@ from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
 from homeassistant.core import State, split_entity_id
 from homeassistant.helpers import selector
 
-from ..configuration import watts_per_unit
+from ..configuration import choice_of, watts_per_unit
 from ..const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
@@ -52,7 +52,6 @@ from .schemas import number_selector, power_sensor_selector, select_selector
 from .wiring import (
     WiredSubentryFlow,
     all_of,
-    choice_of,
     conductor_selector,
     conductors_by_node,
     node_selector,

@@ -10,7 +10,7 @@ from homeassistant.config_entries import SubentryFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.helpers import selector
 
-from ..configuration import SENSOR_KEYS
+from ..configuration import SENSOR_KEYS, choice_of
 from ..const import (
     CONF_CAP_A,
     CONF_CONDUCTORS,
@@ -34,7 +34,6 @@ from .schemas import number_selector, optional_sensors
 from .wiring import (
     WiredSubentryFlow,
     all_of,
-    choice_of,
     conductor_selector,
     conductors_by_node,
     drawn_below,

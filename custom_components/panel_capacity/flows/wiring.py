@@ -1,6 +1,6 @@
 """Where things hang and what they draw on: the choices the node and load forms share.
 
-A conductor choice is the conductors joined by "_" ("l1", "l1_l2", "l1_l2_l3"):
+A conductor choice is the conductors joined by "_" (configuration.CONDUCTOR_CHOICES):
 on split-phase a 120 V load on one leg or a 240 V load on both; on three-phase
 one phase or all three; on single-phase there is nothing to choose.
 """
@@ -12,26 +12,21 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigSubentryFlow
 from homeassistant.helpers import selector
 
-from ..configuration import node_conductors, panel_from_data, tree_from_entry
+from ..configuration import CONDUCTOR_CHOICES, choice_of, node_conductors, panel_from_data, tree_from_entry
 from ..const import CONF_CONDUCTORS, CONF_NODE, CONF_PARENT, SUBENTRY_LOAD, SUBENTRY_NODE
 from ..engine import ROOT, Conductor, PanelConfig, Supply
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Mapping
 
     from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 
-# What each supply offers, in the order shown, with the translation key of its labels.
-_CHOICES: dict[Supply, tuple[str, list[str]]] = {
-    Supply.SINGLE_PHASE: ("single_conductors", ["l1"]),
-    Supply.SPLIT_PHASE: ("split_conductors", ["l1", "l2", "l1_l2"]),
-    Supply.THREE_PHASE: ("three_conductors", ["l1", "l2", "l3", "l1_l2_l3"]),
+# The translation key of each supply's labels of its choices.
+_LABELS = {
+    Supply.SINGLE_PHASE: "single_conductors",
+    Supply.SPLIT_PHASE: "split_conductors",
+    Supply.THREE_PHASE: "three_conductors",
 }
-
-
-def choice_of(conductors: Sequence[str]) -> str:
-    """The choice naming these conductors."""
-    return "_".join(sorted(conductors))
 
 
 def conductors_of_choice(choice: str) -> list[str]:
@@ -58,10 +53,11 @@ def offers_choice(supply: Supply) -> bool:
 
 def conductor_selector(supply: Supply) -> selector.SelectSelector:
     """The conductor choices of the supply, labelled for it (L1 (120 V), both legs (240 V), ...)."""
-    key, options = _CHOICES[supply]
     return selector.SelectSelector(
         selector.SelectSelectorConfig(
-            options=options, translation_key=key, mode=selector.SelectSelectorMode.LIST
+            options=list(CONDUCTOR_CHOICES[supply]),
+            translation_key=_LABELS[supply],
+            mode=selector.SelectSelectorMode.LIST,
         )
     )
 
