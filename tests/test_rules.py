@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.panel_capacity.engine import Supply, rules
+from custom_components.panel_capacity.engine import (
+    CapacityEngine,
+    ConfigError,
+    ControlSettings,
+    NodeConfig,
+    PanelConfig,
+    Supply,
+    rules,
+)
 
 
 def test_three_phase_is_the_supply_value() -> None:
@@ -92,3 +100,17 @@ def test_a_panel_needs_a_meter_and_a_node_does_not() -> None:
 def test_parent_rule(node: str | None, parent: str, error: str | None) -> None:
     parent_of = {"garage": "main", "bench": "garage", "loop_a": "loop_b", "loop_b": "loop_a"}
     assert rules.parent_error(node, parent, parent_of, "main") == error
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        (NodeConfig(node_id="garage", rating_a=60, cap_a=61), "cap above rating"),
+        (NodeConfig(node_id="garage", rating_a=0.5), "rating"),
+        (NodeConfig(node_id="garage", rating_a=60, continuous_factor=0.4), "continuous factor"),
+        (NodeConfig(node_id="garage", rating_a=60, parent_id="garage"), "loop"),
+    ],
+)
+def test_the_engine_refuses_what_the_node_form_refuses(node: NodeConfig, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        CapacityEngine(PanelConfig(rating_a=100, voltage_v=240), ControlSettings(), [], nodes=[node])

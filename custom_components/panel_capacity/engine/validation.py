@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from . import rules
 from .config import ROOT, LoadKind
-from .rules import conductors_error, node_cap_error, parent_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +74,7 @@ def validate(
         node_conductors = conductors.get(load.node_id)
         if node_conductors is None:
             raise ConfigError(f"load {load.load_id}: no node {load.node_id}")
-        if conductors_error(load.conductors, node_conductors):
+        if rules.conductors_error(load.conductors, node_conductors):
             raise ConfigError(f"load {load.load_id}: conductors must be distinct ones of its node's")
 
 
@@ -88,7 +87,7 @@ def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str
         parent_of[node.node_id] = node.parent_id
         _validate_node(node)
     for node in nodes:
-        error = parent_error(node.node_id, node.parent_id, parent_of, ROOT)
+        error = rules.parent_error(node.node_id, node.parent_id, parent_of, ROOT)
         if error == "parent_not_found":
             raise ConfigError(f"node {node.node_id}: no parent {node.parent_id}")
         if error:
@@ -98,7 +97,7 @@ def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str
     while waiting:  # every parent before its children (the tree has no loop)
         for node in [node for node in waiting if node.parent_id in conductors]:
             parent = conductors[node.parent_id]
-            if conductors_error(node.conductors, parent):
+            if rules.conductors_error(node.conductors, parent):
                 raise ConfigError(f"node {node.node_id}: conductors must be distinct ones of its parent's")
             conductors[node.node_id] = tuple(node.conductors) or parent
             waiting.remove(node)
@@ -106,14 +105,15 @@ def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str
 
 
 def _validate_node(node: NodeConfig) -> None:
-    if not _finite(node.rating_a, node.continuous_factor) or node.rating_a <= 0:
-        raise ConfigError(f"node {node.node_id}: rating must be positive and finite")
-    if not 0 < node.continuous_factor <= 1:
-        raise ConfigError(f"node {node.node_id}: continuous factor must be in (0, 1]")
+    """The ranges and rules a node's form keeps to."""
+    where = f"node {node.node_id}"
+    if not _finite(node.rating_a, node.continuous_factor):
+        raise ConfigError(f"{where}: rating and continuous factor must be finite")
+    _within(node.rating_a, rules.RATING_RANGE, f"{where} rating (A)")
+    _within(100 * node.continuous_factor, rules.CONTINUOUS_RANGE, f"{where} continuous factor (%)")
     if node.cap_a is not None and (not math.isfinite(node.cap_a) or node.cap_a < 0):
-        raise ConfigError(f"node {node.node_id}: cap must be finite and non-negative")
-    if node_cap_error(node.cap_a, node.rating_a):
-        raise ConfigError(f"node {node.node_id}: cap above its rating")
+        raise ConfigError(f"{where}: cap must be finite and non-negative")
+    _refuse(rules.node_cap_error(node.cap_a, node.rating_a), where)
 
 
 def _validate_load(load: LoadConfig) -> None:
