@@ -330,7 +330,7 @@ def state_of(hass: HomeAssistant) -> Callable[[str], str]:
 SERVICE = "sensor.service_power"
 LEG_L1 = "sensor.leg_l1_current"
 LEG_L2 = "sensor.leg_l2_current"
-GARAGE = "sensor.garage_power"
+GARAGE = "sensor.garage_meter"
 BASE_L1 = "input_number.base_l1"
 BASE_L2 = "input_number.base_l2"
 GARAGE_BASE = "input_number.garage_base"
@@ -461,7 +461,7 @@ async def tree_house(hass: HomeAssistant) -> None:
                         tree_sensor("Leg L1 current", f"({TREE_L1_W} / 120) | round(2)", "A", "current"),
                         tree_sensor("Leg L2 current", f"({TREE_L2_W} / 120) | round(2)", "A", "current"),
                         tree_sensor("Service power", f"({TREE_L1_W} + {TREE_L2_W}) | round(0)", "W", "power"),
-                        tree_sensor("Garage power", f"{TREE_GARAGE_W} | round(0)", "W", "power"),
+                        tree_sensor("Garage meter", f"{TREE_GARAGE_W} | round(0)", "W", "power"),
                     ],
                 }
             ]

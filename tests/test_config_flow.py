@@ -307,7 +307,6 @@ async def configure_load(hass: HomeAssistant, result: dict[str, Any], data: dict
 SWITCH_FORM = {"nominal_w": 3000, "min_on_s": 180, "min_off_s": 300, "never_shed": False}
 MODULATED_FORM = {
     "unit": "A",
-    "phases": "1",
     "min": 6,
     "max": 32,
     "step": 1,

@@ -168,6 +168,3 @@ def test_tree_with_sensors_and_adopted_subentries() -> None:
     assert loads["EV"].config.conductors == (Conductor.L1, Conductor.L2)
     assert loads["EV"].watts_per_unit == 240
     assert loads["Lost"].config.node_id == "main"
-    assert "lost" in setup.adopted
-    assert "shed" in setup.adopted
-    assert "ev" not in setup.adopted

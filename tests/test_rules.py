@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.panel_capacity.engine import Supply, rules
+from custom_components.panel_capacity.engine import (
+    CapacityEngine,
+    ConfigError,
+    ControlSettings,
+    NodeConfig,
+    PanelConfig,
+    Supply,
+    rules,
+)
 
 
 def test_three_phase_is_the_supply_value() -> None:
@@ -23,7 +31,7 @@ def test_imports_only_the_standard_library() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "typing"}
+    assert imported <= {"__future__", "collections.abc", "typing"}
 
 
 @pytest.mark.parametrize(
@@ -56,7 +64,53 @@ def test_imports_only_the_standard_library() -> None:
         (rules.allow_off_error, (True, 6), "cannot_turn_off"),
         (rules.load_rating_error, (24000, 24000), None),
         (rules.load_rating_error, (24001, 24000), "above_panel_rating"),
+        (rules.conductors_error, ((), ("l1", "l2")), None),  # none: all of them
+        (rules.conductors_error, (("l2",), ("l1", "l2")), None),
+        (rules.conductors_error, (("l3",), ("l1", "l2")), "conductors_unavailable"),
+        (rules.conductors_error, (("l1", "l1"), ("l1", "l2")), "conductors_unavailable"),
+        (rules.node_cap_error, (None, 60), None),
+        (rules.node_cap_error, (60, 60), None),
+        (rules.node_cap_error, (60.5, 60), "cap_above_rating"),
+        (rules.meter_error, (True, (), ("l1", "l2")), None),
+        (rules.meter_error, (False, ("l1", "l2"), ("l1", "l2")), None),
+        (rules.meter_error, (False, ("l1",), ("l1", "l2")), "meter_incomplete"),
     ],
 )
 def test_rule(rule: Callable[..., str | None], arguments: tuple[object, ...], error: str | None) -> None:
     assert rule(*arguments) == error
+
+
+def test_a_panel_needs_a_meter_and_a_node_does_not() -> None:
+    assert rules.meter_error(False, (), ("l1", "l2"), required=True) == "meter_required"
+    assert rules.meter_error(False, (), ("l1", "l2"), required=False) is None
+
+
+@pytest.mark.parametrize(
+    ("node", "parent", "error"),
+    [
+        (None, "main", None),
+        (None, "garage", None),  # a new node below another
+        ("bench", "garage", None),
+        (None, "gone", "parent_not_found"),
+        ("garage", "garage", "own_ancestor"),
+        ("garage", "bench", "own_ancestor"),  # below its own child
+        ("shed", "loop_a", "own_ancestor"),  # above it, a loop
+    ],
+)
+def test_parent_rule(node: str | None, parent: str, error: str | None) -> None:
+    parent_of = {"garage": "main", "bench": "garage", "loop_a": "loop_b", "loop_b": "loop_a"}
+    assert rules.parent_error(node, parent, parent_of, "main") == error
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        (NodeConfig(node_id="garage", rating_a=60, cap_a=61), "cap above rating"),
+        (NodeConfig(node_id="garage", rating_a=0.5), "rating"),
+        (NodeConfig(node_id="garage", rating_a=60, continuous_factor=0.4), "continuous factor"),
+        (NodeConfig(node_id="garage", rating_a=60, parent_id="garage"), "loop"),
+    ],
+)
+def test_the_engine_refuses_what_the_node_form_refuses(node: NodeConfig, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        CapacityEngine(PanelConfig(rating_a=100, voltage_v=240), ControlSettings(), [], nodes=[node])

@@ -11,27 +11,36 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.components.diagnostics import get_diagnostics_for_config_entry
 
-from custom_components.panel_capacity.const import DOMAIN, EVENT_ACTION
+from custom_components.panel_capacity.const import CONFIG_VERSION, DOMAIN, EVENT_ACTION
 from custom_components.panel_capacity.engine import Conductor, FlowSource
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
 from .conftest import (
     BASE_L1,
     FREEZER,
     GARAGE,
     GARAGE_BASE,
+    GARAGE_DATA,
     GARAGE_EV,
     GARAGE_ID,
     HEATER,
     KETTLE,
     LEG_L1,
+    LEG_L2,
     METER_ONLINE,
+    PANEL_DATA,
     SERVICE,
     TREE_PANEL_DATA,
+    WATER_HEATER_DATA,
     advance,
+    load_subentry,
+    node_subentry,
     set_number,
     set_switch,
+    set_up,
     settle,
 )
 
@@ -181,3 +190,82 @@ async def test_a_subpanel_without_a_reading_is_estimated(
     garage = status(loaded_tree).nodes[GARAGE_ID]
     assert garage.total.source is FlowSource.ESTIMATED
     assert garage.total.flow_w == pytest.approx(600 + 32 * 240)  # the freezer and the EV
+
+
+async def test_diagnostics_show_the_tree(
+    hass: HomeAssistant, hass_client, loaded_tree: MockConfigEntry
+) -> None:
+    await set_number(hass, BASE_L1, 3500)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_tree)
+    tree = diagnostics["tree"]
+    ids = {sub.title: sid for sid, sub in loaded_tree.subentries.items()}
+    assert list(tree["nodes"]) == ["main", GARAGE_ID]
+    main, garage = tree["nodes"]["main"], tree["nodes"][GARAGE_ID]
+    assert main["sensors"] == {"total": [SERVICE], "l1": LEG_L1, "l2": LEG_L2}
+    assert main["nodes"] == [GARAGE_ID]
+    assert main["loads"] == {ids["Kettle"]: ["l1"], ids["Space heater"]: ["l2"]}
+    assert garage["parent"] == "main"
+    assert garage["sensors"] == {"total": [GARAGE]}
+    assert garage["loads"] == {ids["Garage EV"]: ["l1", "l2"], ids["Freezer"]: ["l1"]}
+    assert [(c["conductor"], c["source"], c["limit_w"]) for c in garage["constraints"]] == [
+        (None, "measured", 11520),
+        ("l1", "not_measured", 5760),
+        ("l2", "not_measured", 5760),
+    ]
+    l1 = main["constraints"][1]
+    assert (l1["conductor"], l1["source"], l1["term"]) == ("l1", "measured", "panel")
+    assert l1["current_a"] == pytest.approx(66.17, abs=0.01)
+    assert tree["binding"]["node_id"] == "main"
+    assert tree["binding"]["conductor"] == "l1"
+    # Names are redacted, in the status too.
+    assert diagnostics["status"]["nodes"][GARAGE_ID]["name"] == "**REDACTED**"
+
+
+async def test_panel_sensors_follow_what_is_measured(
+    hass: HomeAssistant, loaded_tree: MockConfigEntry, entity_registry: er.EntityRegistry, state_of
+) -> None:
+    assert float(state_of("sensor.main_panel_l2_limit")) == 80
+    assert state_of("sensor.main_panel_binding_panel_or_circuit") == "Garage"  # 72 % against 70 % on L1
+    assert state_of("sensor.garage_reading") == "measured"
+    data = {key: value for key, value in loaded_tree.data.items() if key != "l2_sensor"}
+    hass.config_entries.async_update_entry(loaded_tree, data=data)
+    await hass.async_block_till_done()
+    assert entity_registry.async_get("sensor.main_panel_l2_limit") is None  # gone, not left unavailable
+    assert float(state_of("sensor.main_panel_l1_limit")) == 80
+    hass.config_entries.async_remove_subentry(loaded_tree, GARAGE_ID)
+    await hass.async_block_till_done()
+    data = {key: value for key, value in data.items() if key != "l1_sensor"}
+    hass.config_entries.async_update_entry(loaded_tree, data=data)
+    await hass.async_block_till_done()
+    # The total alone, no node: today's aggregate panel, without the tree's sensors.
+    assert entity_registry.async_get("sensor.main_panel_binding_panel_or_circuit") is None
+    assert entity_registry.async_get("sensor.main_panel_l1_limit") is None
+    assert entity_registry.async_get("sensor.garage_power") is None
+
+
+@pytest.mark.parametrize(
+    "tree_subentries",
+    [[node_subentry("Garage", GARAGE_DATA | {"power_sensor": "sensor.none"}, GARAGE_ID)]],
+)
+async def test_an_unmeasured_node_says_so(
+    hass: HomeAssistant, loaded_tree: MockConfigEntry, state_of
+) -> None:
+    assert state_of("sensor.garage_reading") == "estimated"
+    assert float(state_of("sensor.garage_power")) == 0  # nothing known hangs on it
+    assert state_of("sensor.garage_binding_term") == "panel"
+
+
+async def test_a_three_phase_load_on_two_phases_shows_no_choice(hass: HomeAssistant, state_of) -> None:
+    hass.states.async_set("sensor.grid", "1000", {"unit_of_measurement": "W"})
+    hass.states.async_set("switch.welder", "on")
+    load = WATER_HEATER_DATA | {"actuator": "switch.welder", "node": "main", "conductors": ["l1", "l2"]}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=CONFIG_VERSION,
+        title="Main panel",
+        data=PANEL_DATA | {"supply": "three_phase", "voltage_v": 230, "site_sensor": "sensor.grid"},
+        subentries_data=[load_subentry("Welder", load)],
+    )
+    await set_up(hass, entry)
+    assert state_of("sensor.welder_draws_on") == "unknown"  # two of three phases: no choice names it
+    assert state_of("sensor.welder_wired_to") == "Main panel"

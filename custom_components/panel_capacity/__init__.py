@@ -22,6 +22,7 @@ from .const import (
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator, PanelCapacityRuntimeData
 from .engine import ConfigError, Supply
 from .grid_coordinator import GridCoordinator
+from .orphans import async_adopt_orphans
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -59,6 +60,8 @@ async def async_migrate_entry(hass: HomeAssistant, entry: PanelCapacityConfigEnt
 
 async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
     """Set up one panel from its config entry."""
+    # Removed while the panel was not running: what hung on a removed node now hangs on the panel.
+    async_adopt_orphans(hass, entry, {})
     try:
         setup = setup_from_entry(entry)
         coordinator = PanelCapacityCoordinator(hass, entry, setup)
@@ -104,8 +107,22 @@ async def async_unload_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntr
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> None:
-    """Reload when the options, the panel or the loads change."""
-    entry.runtime_data.coordinator.async_prepare_reload(entry)
+    """Reload when the options, the panel, the nodes or the loads change.
+
+    A node removed with something below it: what hung on it moves up
+    (orphans). Each of those moves is an update of its own, run at once within
+    this one (Home Assistant runs listeners eagerly): they are left to this
+    call, which reloads once.
+    """
+    coordinator = entry.runtime_data.coordinator
+    if coordinator.moving_orphans:
+        return
+    coordinator.moving_orphans = True
+    try:
+        async_adopt_orphans(hass, entry, {node.subentry_id: node for node in coordinator.setup.nodes})
+    finally:
+        coordinator.moving_orphans = False
+    coordinator.async_prepare_reload(entry)
     hass.config_entries.async_schedule_reload(entry.entry_id)
 
 

@@ -104,6 +104,20 @@ SENSOR_KEYS: Final[dict[Conductor, str]] = {
 }
 
 
+# What a node or load may draw on, by supply, as a choice: its conductors joined by "_".
+# Split-phase: a 120 V load on one leg, or a 240 V load on both; three-phase: one phase or all three.
+CONDUCTOR_CHOICES: Final[dict[Supply, tuple[str, ...]]] = {
+    Supply.SINGLE_PHASE: ("l1",),
+    Supply.SPLIT_PHASE: ("l1", "l2", "l1_l2"),
+    Supply.THREE_PHASE: ("l1", "l2", "l3", "l1_l2_l3"),
+}
+
+
+def choice_of(conductors: Iterable[str]) -> str:
+    """The choice naming these conductors ("l1_l2" for both legs)."""
+    return "_".join(sorted(conductors))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadBinding:
     """A load: the engine's view of it and the entities behind it."""
@@ -157,8 +171,6 @@ class PanelSetup:
     site_sensors: tuple[str, ...]  # one net sensor, or import then export; none: the conductors' sum
     conductor_sensors: Mapping[Conductor, str] = field(default_factory=dict)  # at the service
     nodes: tuple[NodeBinding, ...] = ()  # every parent before its children
-    # Load and node subentries whose node or parent no longer exists: they hang on the panel.
-    adopted: tuple[str, ...] = ()
 
     @property
     def measuring_entities(self) -> tuple[str, ...]:
@@ -264,17 +276,17 @@ def node_from_subentry(subentry_id: str, title: str, data: Mapping[str, Any], pa
     )
 
 
-def tree_from_entry(entry: ConfigEntry) -> tuple[list[NodeConfig], set[str]]:
-    """The entry's nodes, and those moved onto the panel because their parent is gone."""
+def tree_from_entry(entry: ConfigEntry) -> list[NodeConfig]:
+    """The entry's nodes; one whose parent is gone, or in a loop of parents, hangs on the panel.
+
+    (A removed node's loads and nodes are moved up when it is removed: see
+    orphans. A loop can only be made by hand.)
+    """
     subentries = {sid: sub for sid, sub in entry.subentries.items() if sub.subentry_type == SUBENTRY_NODE}
     parents: dict[str, str] = {}
-    adopted: set[str] = set()
     for sid, sub in subentries.items():
         parent = str(sub.data.get(CONF_PARENT, ROOT))
-        if parent != ROOT and parent not in subentries:
-            parent = ROOT
-            adopted.add(sid)
-        parents[sid] = parent
+        parents[sid] = parent if parent in subentries else ROOT
     for sid in parents:
         # A loop of parents (only by hand): its nodes hang on the panel.
         seen = [sid]
@@ -282,11 +294,9 @@ def tree_from_entry(entry: ConfigEntry) -> tuple[list[NodeConfig], set[str]]:
             seen.append(parent)
         if parent != ROOT:
             parents[sid] = ROOT
-            adopted.add(sid)
-    nodes = [
+    return [
         node_from_subentry(sid, subentries[sid].title, subentries[sid].data, parents[sid]) for sid in parents
     ]
-    return nodes, adopted
 
 
 def node_conductors(panel: PanelConfig, nodes: Iterable[NodeConfig]) -> dict[str, tuple[Conductor, ...]]:
@@ -356,14 +366,12 @@ def ordered_load_ids(entry: ConfigEntry) -> list[str]:
 def setup_from_entry(entry: ConfigEntry) -> PanelSetup:
     """Read a config entry into a PanelSetup."""
     panel = panel_from_data(entry.data)
-    nodes, adopted = tree_from_entry(entry)
+    nodes = tree_from_entry(entry)
     by_node = node_conductors(panel, nodes)
-    loads = []
-    for sid in ordered_load_ids(entry):
-        subentry = entry.subentries[sid]
-        if str(subentry.data.get(CONF_NODE, ROOT)) not in by_node:
-            adopted.add(sid)
-        loads.append(load_from_subentry(panel, sid, subentry.title, subentry.data, by_node))
+    loads = [
+        load_from_subentry(panel, sid, entry.subentries[sid].title, entry.subentries[sid].data, by_node)
+        for sid in ordered_load_ids(entry)
+    ]
     if entry.data.get(CONF_METERING) == METERING_PAIR:
         sensors: tuple[str, ...] = (entry.data[CONF_IMPORT_SENSOR], entry.data[CONF_EXPORT_SENSOR])
     else:
@@ -389,5 +397,4 @@ def setup_from_entry(entry: ConfigEntry) -> PanelSetup:
         site_sensors=sensors,
         conductor_sensors=sensors_of(entry.data, panel.conductors) if len(panel.conductors) > 1 else {},
         nodes=bindings,
-        adopted=tuple(sorted(adopted)),
     )

@@ -69,7 +69,7 @@ from .readings import actuator_available, actuator_is_on, service_call, state_nu
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .configuration import LoadBinding, PanelSetup
+    from .configuration import LoadBinding, NodeBinding, PanelSetup
     from .engine import Conductor
     from .grid.schedule import GridTerms
     from .grid_coordinator import GridCoordinator
@@ -110,6 +110,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.setup = setup
         self.loads: dict[str, LoadBinding] = {load.subentry_id: load for load in setup.loads}
+        self.nodes: dict[str, NodeBinding] = {node.subentry_id: node for node in setup.nodes}
         self._by_actuator = {load.actuator: load for load in setup.loads}
         self.engine = self._new_engine(None)
         self.enabled = True
@@ -126,6 +127,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._missing_since: dict[str, float] = {}
         self._failures_logged: set[str] = set()
         self._keep_on_reload: set[str] = set()
+        self.moving_orphans = False  # moving what hung on a removed node (see orphans)
         self._running = False
         self._stopped = False
         self._last_save = 0.0
@@ -488,6 +490,11 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
 
     def _issue_id(self, entity_id: str) -> str:
         return f"missing_{self.config_entry.entry_id}_{entity_id}"
+
+    def node_name(self, node_id: str) -> str:
+        """A node's name; the panel's for the root."""
+        node = self.nodes.get(node_id)
+        return node.name if node is not None else self.config_entry.title
 
     @property
     def missing_entities(self) -> list[str]:

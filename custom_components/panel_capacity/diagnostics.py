@@ -1,4 +1,4 @@
-"""Diagnostics: configuration, the controller's state and memory, recent actions."""
+"""Diagnostics: configuration, the tree, the controller's state and memory, recent actions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME
 from homeassistant.core import HomeAssistant
 
-from .coordinator import PanelCapacityConfigEntry
+from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
+from .engine import ROOT, ConstraintStatus
 
 # Names people give their panel and loads can say where they live.
 TO_REDACT = {CONF_NAME, "title"}
@@ -31,6 +32,7 @@ async def async_get_config_entry_diagnostics(
         "panel": asdict(setup.panel) | {"rating_w": setup.panel.rating_w},
         "settings": asdict(setup.settings),
         "site_sensors": list(setup.site_sensors),
+        "tree": _tree(coordinator),
         "loads": [
             {
                 "subentry_id": load.subentry_id,
@@ -43,12 +45,61 @@ async def async_get_config_entry_diagnostics(
         ],
         "enabled": coordinator.enabled,
         "user_cap_w": coordinator.user_cap_w,
-        "status": asdict(coordinator.data),
+        "status": async_redact_data(asdict(coordinator.data), {"name"}),
         "memory": coordinator.engine.export_memory(),
         "missing_entities": coordinator.missing_entities,
         "recent_actions": [async_redact_data(action, {"load"}) for action in coordinator.recent_actions],
         "grid": _grid(entry),
     }
+
+
+def _constraint(constraint: ConstraintStatus) -> dict[str, Any]:
+    return {
+        "conductor": constraint.conductor,
+        "source": constraint.source,
+        "flow_w": constraint.flow_w,
+        "current_a": constraint.current_a,
+        "limit_w": constraint.limit.effective_w,
+        "term": constraint.limit.binding,
+        "utilisation_pct": constraint.utilisation_pct,
+    }
+
+
+def _tree(coordinator: PanelCapacityCoordinator) -> dict[str, Any]:
+    """Every node, root first: where it hangs, what feeds and measures it, what hangs on it, its limits."""
+    setup = coordinator.setup
+    status = coordinator.data.nodes
+    nodes: dict[str, dict[str, Any]] = {
+        ROOT: {
+            "parent": None,
+            "conductors": list(setup.panel.conductors),
+            "rating_a": setup.panel.rating_a,
+            "continuous_factor": setup.panel.continuous_factor,
+            "cap_a": None,
+            "sensors": {"total": list(setup.site_sensors), **dict(setup.conductor_sensors)},
+        }
+    }
+    for node in setup.nodes:
+        total = [node.power_sensor] if node.power_sensor else []
+        nodes[node.subentry_id] = {
+            "parent": node.config.parent_id,
+            "conductors": list(node.conductors),
+            "rating_a": node.config.rating_a,
+            "continuous_factor": node.config.continuous_factor,
+            "cap_a": node.config.cap_a,
+            "sensors": {"total": total, **dict(node.conductor_sensors)},
+        }
+    for node_id, described in nodes.items():
+        described["nodes"] = [child for child, data in nodes.items() if data["parent"] == node_id]
+        described["loads"] = {  # each with the conductors it draws on
+            load_id: list(load.conductors)
+            for load_id, load in coordinator.data.loads.items()
+            if load.node_id == node_id
+        }
+        if (known := status.get(node_id)) is not None:
+            described["constraints"] = [_constraint(c) for c in (known.total, *known.conductors.values())]
+    binding = coordinator.data.binding
+    return {"nodes": nodes, "binding": None if binding is None else asdict(binding)}
 
 
 def _grid(entry: PanelCapacityConfigEntry) -> dict[str, Any]:

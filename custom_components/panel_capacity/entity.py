@@ -1,4 +1,4 @@
-"""Base entity: one device for the panel, one for each load subentry."""
+"""Base entities: one device for the panel, one for each load and each node (subpanel or circuit)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER, MODEL_LOAD, MODEL_PANEL
+from .const import DOMAIN, MANUFACTURER, MODEL_LOAD, MODEL_NODE, MODEL_PANEL
 from .coordinator import PanelCapacityCoordinator
 
 
@@ -30,26 +30,51 @@ class PanelCapacityEntity(CoordinatorEntity[PanelCapacityCoordinator]):
         )
 
 
-class PanelCapacityLoadEntity(CoordinatorEntity[PanelCapacityCoordinator]):
-    """An entity of one load's device."""
+class PanelCapacitySubentryEntity(CoordinatorEntity[PanelCapacityCoordinator]):
+    """An entity of a subentry's device (a load's or a node's), itself attached to the panel's."""
 
     _attr_has_entity_name = True
 
     def __init__(
-        self, coordinator: PanelCapacityCoordinator, load_id: str, description: EntityDescription
+        self,
+        coordinator: PanelCapacityCoordinator,
+        subentry_id: str,
+        name: str,
+        model: str,
+        description: EntityDescription,
     ) -> None:
-        """Attach to the load's device, itself attached to the panel."""
+        """Attach to the subentry's device."""
         super().__init__(coordinator)
-        load = coordinator.loads[load_id]
-        self.load_id = load_id
         self.entity_description = description
-        self._attr_unique_id = f"{load_id}_{description.key}"
+        self._attr_unique_id = f"{subentry_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, load_id)},
-            name=load.name,
+            identifiers={(DOMAIN, subentry_id)},
+            name=name,
             manufacturer=MANUFACTURER,
-            model=MODEL_LOAD,
+            model=model,
             entry_type=DeviceEntryType.SERVICE,
         )
         if coordinator.panel_device_id is not None:
             self._attr_device_info["via_device_id"] = coordinator.panel_device_id
+
+
+class PanelCapacityLoadEntity(PanelCapacitySubentryEntity):
+    """An entity of one load's device."""
+
+    def __init__(
+        self, coordinator: PanelCapacityCoordinator, load_id: str, description: EntityDescription
+    ) -> None:
+        """Attach to the load's device."""
+        super().__init__(coordinator, load_id, coordinator.loads[load_id].name, MODEL_LOAD, description)
+        self.load_id = load_id
+
+
+class PanelCapacityNodeEntity(PanelCapacitySubentryEntity):
+    """An entity of one node's device (a subpanel or circuit)."""
+
+    def __init__(
+        self, coordinator: PanelCapacityCoordinator, node_id: str, description: EntityDescription
+    ) -> None:
+        """Attach to the node's device."""
+        super().__init__(coordinator, node_id, coordinator.nodes[node_id].name, MODEL_NODE, description)
+        self.node_id = node_id

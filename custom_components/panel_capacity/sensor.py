@@ -1,9 +1,13 @@
-"""Sensors: power, limit, headroom and state of the panel; state and allocation of each load."""
+"""Sensors: power, limit, headroom and state of the panel, its legs or phases and its nodes; loads' state.
+
+Each load also shows where it is wired and what it draws on; each node (subpanel
+or circuit) its power, its limit, its legs or phases and which of its limits binds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,17 +18,35 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower, UnitOfTime
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfPower,
+    UnitOfTime,
+)
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .configuration import CONDUCTOR_CHOICES, choice_of
 from .const import DOMAIN
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
-from .engine import ControllerState, LoadReason, LoadState, LoadStatus, Status
+from .engine import (
+    ROOT,
+    Conductor,
+    ConstraintStatus,
+    ControllerState,
+    FlowSource,
+    LoadReason,
+    LoadState,
+    LoadStatus,
+    NodeStatus,
+    Status,
+)
 from .engine.terms import LimitTerm
-from .entity import PanelCapacityEntity, PanelCapacityLoadEntity
+from .entity import PanelCapacityEntity, PanelCapacityLoadEntity, PanelCapacityNodeEntity
 from .grid.reservations import ReservationStatus
 from .grid_coordinator import GridConnection, GridCoordinator, reservation_response
 
@@ -36,6 +58,9 @@ def _iso(timestamp: float | None) -> str | None:
 
 
 LIMIT_TERMS = [term.value for term in LimitTerm]
+# Which of a node's limits binds: its total, or one of its legs or phases.
+TOTAL = "total"
+CONDUCTOR_OPTIONS = [TOTAL, *(conductor.value for conductor in Conductor)]
 EXPORT_TERMS = [LimitTerm.ENVELOPE.value, LimitTerm.SUBSCRIPTION.value, LimitTerm.SCHEDULE.value]
 
 
@@ -66,6 +91,151 @@ def _power(key: str, value_fn: Callable[[Status], float | None], **kwargs: Any) 
     return PanelSensorDescription(
         key=key, translation_key=key, suggested_display_precision=0, value_fn=value_fn, **POWER, **kwargs
     )
+
+
+def _conductor_of(constraint: ConstraintStatus) -> str:
+    return TOTAL if constraint.conductor is None else constraint.conductor.value
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSensorDescription(SensorEntityDescription):
+    """A node's sensor, read from its part of the status snapshot (its total, its tightest limit)."""
+
+    value_fn: Callable[[NodeStatus], float | str | None]
+
+
+NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
+    *(
+        NodeSensorDescription(
+            key=key, translation_key=key, suggested_display_precision=0, value_fn=fn, **POWER
+        )
+        for key, fn in (
+            ("node_power", lambda node: node.total.flow_w),
+            ("node_limit", lambda node: node.total.limit.effective_w),
+            ("node_headroom", lambda node: node.total.headroom_w),
+        )
+    ),
+    NodeSensorDescription(
+        key="node_utilisation",
+        translation_key="node_utilisation",
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=lambda node: node.binding.utilisation_pct,  # of its tightest limit
+    ),
+    NodeSensorDescription(
+        key="node_binding_conductor",
+        translation_key="binding_conductor",
+        device_class=SensorDeviceClass.ENUM,
+        options=CONDUCTOR_OPTIONS,
+        value_fn=lambda node: _conductor_of(node.binding),
+    ),
+    NodeSensorDescription(
+        key="node_binding_term",
+        translation_key="binding_term",
+        device_class=SensorDeviceClass.ENUM,
+        options=LIMIT_TERMS,
+        value_fn=lambda node: node.binding.limit.binding,
+    ),
+    NodeSensorDescription(
+        key="node_source",
+        translation_key="node_source",
+        device_class=SensorDeviceClass.ENUM,
+        options=[source.value for source in FlowSource],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda node: node.total.source.value,
+    ),
+)
+
+
+def _amperes(watts: Callable[[ConstraintStatus], float | None]) -> Callable[[ConstraintStatus], float | None]:
+    """A conductor's W as its current (over its voltage to neutral)."""
+
+    def value(constraint: ConstraintStatus) -> float | None:
+        flow = watts(constraint)
+        return None if flow is None or constraint.volts <= 0 else flow / constraint.volts
+
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConductorSensorDescription(SensorEntityDescription):
+    """A leg's or phase's sensor, in amperes, read from its limit in the status snapshot."""
+
+    value_fn: Callable[[ConstraintStatus], float | None]
+
+
+CURRENT: dict[str, Any] = {
+    "device_class": SensorDeviceClass.CURRENT,
+    "state_class": SensorStateClass.MEASUREMENT,
+    "native_unit_of_measurement": UnitOfElectricCurrent.AMPERE,
+    "suggested_display_precision": 1,
+}
+CONDUCTOR_SENSORS: tuple[ConductorSensorDescription, ...] = (
+    ConductorSensorDescription(
+        key="current", translation_key="conductor_current", value_fn=lambda c: c.current_a, **CURRENT
+    ),
+    ConductorSensorDescription(
+        key="limit",
+        translation_key="conductor_limit",
+        value_fn=_amperes(lambda c: c.limit.effective_w),
+        **CURRENT,
+    ),
+    ConductorSensorDescription(
+        key="headroom",
+        translation_key="conductor_headroom",
+        value_fn=_amperes(lambda c: c.headroom_w),
+        **CURRENT,
+    ),
+)
+
+
+def conductor_descriptions(
+    conductors: Iterable[Conductor],
+) -> list[tuple[Conductor, ConductorSensorDescription]]:
+    """The sensors of each of these conductors (keys l1_current, l1_limit, ...; names "L1 current")."""
+    return [
+        (
+            conductor,
+            replace(
+                description,
+                key=f"{conductor.value}_{description.key}",
+                translation_placeholders={"conductor": conductor.value.upper()},
+            ),
+        )
+        for conductor in conductors
+        for description in CONDUCTOR_SENSORS
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TreeSensorDescription(SensorEntityDescription):
+    """A sensor of the whole tree, on the panel's device: where the binding constraint is."""
+
+    value_fn: Callable[[PanelCapacityCoordinator], str | None]
+
+
+TREE_SENSORS: tuple[TreeSensorDescription, ...] = (
+    TreeSensorDescription(
+        key="binding_node",
+        translation_key="binding_node",
+        value_fn=lambda c: c.node_name(c.data.binding.node_id) if c.data.binding else None,
+    ),
+    TreeSensorDescription(
+        key="binding_conductor",
+        translation_key="binding_conductor",
+        device_class=SensorDeviceClass.ENUM,
+        options=CONDUCTOR_OPTIONS,
+        value_fn=lambda c: None if c.data.binding is None else (c.data.binding.conductor or TOTAL),
+    ),
+    TreeSensorDescription(
+        key="binding_term",
+        translation_key="binding_term",
+        device_class=SensorDeviceClass.ENUM,
+        options=LIMIT_TERMS,
+        value_fn=lambda c: None if c.data.binding is None else c.data.binding.term,
+    ),
+)
 
 
 PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
@@ -196,6 +366,36 @@ LOAD_SENSORS: tuple[LoadSensorDescription, ...] = (
         value_fn=lambda load: load.actions,
     ),
 )
+
+
+def wiring_descriptions(coordinator: PanelCapacityCoordinator) -> list[LoadSensorDescription]:
+    """Where each load is wired and what it draws on (configuration, not readings), for this panel.
+
+    What it draws on is labelled for the supply (L1 (120 V), both legs (240 V), ...); a load on
+    a set of conductors no choice names shows none. Nothing to show on single-phase.
+    """
+    supply = coordinator.setup.panel.supply
+    choices = CONDUCTOR_CHOICES[supply]
+    descriptions = [
+        LoadSensorDescription(
+            key="load_node",
+            translation_key="load_node",
+            entity_category=EntityCategory.DIAGNOSTIC,
+            value_fn=lambda load: coordinator.node_name(load.node_id),
+        )
+    ]
+    if len(choices) > 1:
+        descriptions.append(
+            LoadSensorDescription(
+                key="load_conductors",
+                translation_key=f"load_conductors_{supply.value}",
+                device_class=SensorDeviceClass.ENUM,
+                options=list(choices),
+                entity_category=EntityCategory.DIAGNOSTIC,
+                value_fn=lambda load: choice if (choice := choice_of(load.conductors)) in choices else None,
+            )
+        )
+    return descriptions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,23 +542,45 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     async_add_entities(PanelSensor(coordinator, description) for description in PANEL_SENSORS)
     grid = entry.runtime_data.grid
-    wanted = [
+    wanted_grid = [
         description
         for description in GRID_SENSORS
         if grid.configured and (grid.server is not None or not description.needs_server)
     ]
-    async_add_entities(GridSensor(coordinator, grid, description) for description in wanted)
-    # Grid sensors of settings that were removed since: gone, not left unavailable.
+    async_add_entities(GridSensor(coordinator, grid, description) for description in wanted_grid)
+    # The tree's own: the binding constraint, the service's legs or phases, each node.
+    setup = coordinator.setup
+    tree = (
+        [TreeSensor(coordinator, d) for d in TREE_SENSORS] if setup.nodes or setup.conductor_sensors else []
+    )
+    measured = [c for c in setup.panel.conductors if c in setup.conductor_sensors]
+    conductors = [PanelConductorSensor(coordinator, c, d) for c, d in conductor_descriptions(measured)]
+    async_add_entities([*tree, *conductors])
+    # Panel sensors of settings that were removed since: gone, not left unavailable.
+    wanted = {entity.entity_description.key for entity in (*tree, *conductors)}
+    wanted |= {description.key for description in wanted_grid}
+    candidates = [d.key for d in (*GRID_SENSORS, *TREE_SENSORS)]
+    candidates += [d.key for _, d in conductor_descriptions(Conductor)]
     registry = er.async_get(hass)
-    for description in GRID_SENSORS:
-        if description in wanted:
-            continue
-        unique_id = f"{entry.entry_id}_{description.key}"
-        if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id):
+    for key in candidates:
+        unique_id = f"{entry.entry_id}_{key}"
+        if key not in wanted and (
+            entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, unique_id)
+        ):
             registry.async_remove(entity_id)
+    for node_id, node in coordinator.nodes.items():
+        per = conductor_descriptions(node.conductors) if len(node.conductors) > 1 else []
+        async_add_entities(
+            [
+                *(NodeSensor(coordinator, node_id, description) for description in NODE_SENSORS),
+                *(NodeConductorSensor(coordinator, node_id, c, description) for c, description in per),
+            ],
+            config_subentry_id=node_id,
+        )
+    descriptions = [*LOAD_SENSORS, *wiring_descriptions(coordinator)]
     for load_id in coordinator.loads:
         async_add_entities(
-            (LoadSensor(coordinator, load_id, description) for description in LOAD_SENSORS),
+            (LoadSensor(coordinator, load_id, description) for description in descriptions),
             config_subentry_id=load_id,
         )
 
@@ -391,6 +613,83 @@ class LoadSensor(PanelCapacityLoadEntity, SensorEntity):
         """The value from the latest status."""
         load = self.coordinator.data.loads.get(self.load_id)
         return None if load is None else self.entity_description.value_fn(load)
+
+
+class TreeSensor(PanelCapacityEntity, SensorEntity):
+    """A sensor of the whole tree, on the panel's device."""
+
+    entity_description: TreeSensorDescription
+
+    @property
+    def native_value(self) -> str | None:
+        """From the latest status."""
+        return self.entity_description.value_fn(self.coordinator)
+
+
+class NodeSensor(PanelCapacityNodeEntity, SensorEntity):
+    """A sensor of a subpanel or circuit."""
+
+    entity_description: NodeSensorDescription
+
+    @property
+    def native_value(self) -> float | str | None:
+        """From the node's part of the latest status."""
+        node = self.coordinator.data.nodes.get(self.node_id)
+        return None if node is None else self.entity_description.value_fn(node)
+
+
+def _conductor_value(
+    coordinator: PanelCapacityCoordinator,
+    node_id: str,
+    conductor: Conductor,
+    description: ConductorSensorDescription,
+) -> float | None:
+    node = coordinator.data.nodes.get(node_id)
+    constraint = None if node is None else node.conductors.get(conductor)
+    return None if constraint is None else description.value_fn(constraint)
+
+
+class PanelConductorSensor(PanelCapacityEntity, SensorEntity):
+    """A leg or phase of the service, on the panel's device."""
+
+    entity_description: ConductorSensorDescription
+
+    def __init__(
+        self,
+        coordinator: PanelCapacityCoordinator,
+        conductor: Conductor,
+        description: ConductorSensorDescription,
+    ) -> None:
+        """One conductor of the root."""
+        super().__init__(coordinator, description)
+        self.conductor = conductor
+
+    @property
+    def native_value(self) -> float | None:
+        """From the root's conductor in the latest status."""
+        return _conductor_value(self.coordinator, ROOT, self.conductor, self.entity_description)
+
+
+class NodeConductorSensor(PanelCapacityNodeEntity, SensorEntity):
+    """A leg or phase of a subpanel or circuit."""
+
+    entity_description: ConductorSensorDescription
+
+    def __init__(
+        self,
+        coordinator: PanelCapacityCoordinator,
+        node_id: str,
+        conductor: Conductor,
+        description: ConductorSensorDescription,
+    ) -> None:
+        """One conductor of a node."""
+        super().__init__(coordinator, node_id, description)
+        self.conductor = conductor
+
+    @property
+    def native_value(self) -> float | None:
+        """From the node's conductor in the latest status."""
+        return _conductor_value(self.coordinator, self.node_id, self.conductor, self.entity_description)
 
 
 class GridSensor(PanelCapacityEntity, SensorEntity):

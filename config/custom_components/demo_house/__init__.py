@@ -59,7 +59,6 @@ LOADS: list[tuple[dict[str, Any], dict[str, Any]]] = [
         {"name": "EV charger", "actuator": "input_number.demo_ev_current"},
         {
             "unit": "A",
-            "phases": "1",
             "min": 6,
             "max": 32,
             "step": 1,

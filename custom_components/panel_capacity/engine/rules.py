@@ -12,7 +12,10 @@ engine, so any engine module may import it.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
 
 # What a panel's nameplate can plausibly say: (lowest, highest).
 RATING_RANGE: Final = (1.0, 2000.0)  # A
@@ -117,4 +120,59 @@ def load_rating_error(max_w: float, rating_w: float) -> str | None:
     """A load's highest draw cannot be more than the panel's full rating."""
     if max_w > rating_w:
         return "above_panel_rating"
+    return None
+
+
+# ------------------------------------------------------------------ the tree
+#
+# Nodes (subpanels, circuits) and loads name conductors by their values ("l1",
+# "l2", "l3") and nodes by their ids, the panel itself being ``root``.
+
+
+def conductors_error(chosen: Collection[str], available: Collection[str]) -> str | None:
+    """A node's or load's conductors must be distinct ones of its parent's (or node's); none: all of them."""
+    if len(set(chosen)) != len(chosen) or not set(chosen) <= set(available):
+        return "conductors_unavailable"
+    return None
+
+
+def parent_error(node_id: str | None, parent_id: str, parent_of: Mapping[str, str], root: str) -> str | None:
+    """A node hangs on the panel or on another node that exists, and is never its own ancestor.
+
+    ``parent_of`` maps every other node's id to its parent's; ``node_id`` is
+    the node being placed (None for a new one, which has no descendants).
+    """
+    seen: set[str] = set()
+    current = parent_id
+    while current != root:
+        if current == node_id or current in seen:
+            return "own_ancestor"
+        if current not in parent_of:
+            return "parent_not_found"
+        seen.add(current)
+        current = parent_of[current]
+    return None
+
+
+def node_cap_error(cap_a: float | None, rating_a: float) -> str | None:
+    """A node's cap lowers its limit: it cannot be above its rating (None: no cap)."""
+    if cap_a is not None and cap_a > rating_a:
+        return "cap_above_rating"
+    return None
+
+
+def meter_error(
+    has_total: bool, measured: Collection[str], conductors: Collection[str], *, required: bool = False
+) -> str | None:
+    """What a meter must measure: a total, or every conductor (whose sum is then the total).
+
+    Per-conductor sensors without a total must cover every conductor. A panel
+    (``required``) needs a meter; a node may have none (it is then estimated).
+    """
+    if has_total:
+        return None
+    if not measured:
+        return "meter_required" if required else None
+    if not set(conductors) <= set(measured):
+        return "meter_incomplete"
     return None

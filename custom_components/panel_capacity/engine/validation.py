@@ -74,44 +74,46 @@ def validate(
         node_conductors = conductors.get(load.node_id)
         if node_conductors is None:
             raise ConfigError(f"load {load.load_id}: no node {load.node_id}")
-        if len(set(load.conductors)) != len(load.conductors) or not set(load.conductors) <= set(
-            node_conductors
-        ):
+        if rules.conductors_error(load.conductors, node_conductors):
             raise ConfigError(f"load {load.load_id}: conductors must be distinct ones of its node's")
 
 
-def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str, tuple[object, ...]]:
+def _validate_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str, tuple[str, ...]]:
     """Check the tree; return each node's conductors (its own, or its parent's)."""
-    by_id: dict[str, NodeConfig] = {}
+    parent_of: dict[str, str] = {}
     for node in nodes:
-        if node.node_id == ROOT or node.node_id in by_id:
+        if node.node_id == ROOT or node.node_id in parent_of:
             raise ConfigError(f"duplicate node {node.node_id}")
-        by_id[node.node_id] = node
-        if not _finite(node.rating_a, node.continuous_factor) or node.rating_a <= 0:
-            raise ConfigError(f"node {node.node_id}: rating must be positive and finite")
-        if not 0 < node.continuous_factor <= 1:
-            raise ConfigError(f"node {node.node_id}: continuous factor must be in (0, 1]")
-        if node.cap_a is not None and (not math.isfinite(node.cap_a) or node.cap_a < 0):
-            raise ConfigError(f"node {node.node_id}: cap must be finite and non-negative")
-    conductors: dict[str, tuple[object, ...]] = {ROOT: panel.conductors}
+        parent_of[node.node_id] = node.parent_id
+        _validate_node(node)
     for node in nodes:
-        chain: list[str] = []
-        current: NodeConfig | None = node
-        while current is not None and current.node_id not in conductors:
-            if current.node_id in chain:
-                raise ConfigError(f"node {node.node_id}: its parents form a loop")
-            chain.append(current.node_id)
-            if current.parent_id != ROOT and current.parent_id not in by_id:
-                raise ConfigError(f"node {current.node_id}: no parent {current.parent_id}")
-            current = by_id.get(current.parent_id)
-        for node_id in reversed(chain):
-            child = by_id[node_id]
-            parent = conductors[child.parent_id]
-            own = child.conductors or parent
-            if len(set(own)) != len(own) or not set(own) <= set(parent):
-                raise ConfigError(f"node {node_id}: conductors must be distinct ones of its parent's")
-            conductors[node_id] = tuple(own)
+        error = rules.parent_error(node.node_id, node.parent_id, parent_of, ROOT)
+        if error == "parent_not_found":
+            raise ConfigError(f"node {node.node_id}: no parent {node.parent_id}")
+        if error:
+            raise ConfigError(f"node {node.node_id}: its parents form a loop")
+    conductors: dict[str, tuple[str, ...]] = {ROOT: tuple(panel.conductors)}
+    waiting = list(nodes)
+    while waiting:  # every parent before its children (the tree has no loop)
+        for node in [node for node in waiting if node.parent_id in conductors]:
+            parent = conductors[node.parent_id]
+            if rules.conductors_error(node.conductors, parent):
+                raise ConfigError(f"node {node.node_id}: conductors must be distinct ones of its parent's")
+            conductors[node.node_id] = tuple(node.conductors) or parent
+            waiting.remove(node)
     return conductors
+
+
+def _validate_node(node: NodeConfig) -> None:
+    """The ranges and rules a node's form keeps to."""
+    where = f"node {node.node_id}"
+    if not _finite(node.rating_a, node.continuous_factor):
+        raise ConfigError(f"{where}: rating and continuous factor must be finite")
+    _within(node.rating_a, rules.RATING_RANGE, f"{where} rating (A)")
+    _within(100 * node.continuous_factor, rules.CONTINUOUS_RANGE, f"{where} continuous factor (%)")
+    if node.cap_a is not None and (not math.isfinite(node.cap_a) or node.cap_a < 0):
+        raise ConfigError(f"{where}: cap must be finite and non-negative")
+    _refuse(rules.node_cap_error(node.cap_a, node.rating_a), where)
 
 
 def _validate_load(load: LoadConfig) -> None:

@@ -14,9 +14,11 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, State
 
+from ..configuration import SENSOR_KEYS
 from ..const import (
     CONF_ACTUATOR,
     CONF_IMPORT_SENSOR,
+    CONF_L1_SENSOR,
     CONF_METERING,
     CONF_PROGRAM,
     CONF_SITE_SENSOR,
@@ -24,14 +26,17 @@ from ..const import (
     METERING_PAIR,
     SUBENTRY_LOAD,
 )
+from ..engine.rules import meter_error
 from ..grid.client import OpenAdrAuthError, OpenAdrConnectionError, OpenAdrError, ProgramNotFoundError
 from ..grid_coordinator import ServerSettings, make_client
 from ..readings import SUPPORTED_UNITS, state_number
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from homeassistant.config_entries import ConfigEntry
+
+    from ..engine import Conductor
 
 # Actuators that can be switched only when the entity says it supports it.
 REQUIRED_FEATURES = {
@@ -50,6 +55,39 @@ def sensor_error(hass: HomeAssistant, entity_id: str) -> str | None:
     if state_number(state) is None and state.state not in ("unknown", "unavailable"):
         return "not_numeric"
     return None
+
+
+def meter_errors(
+    hass: HomeAssistant,
+    user_input: Mapping[str, Any],
+    total_keys: Sequence[str],
+    conductors: Sequence[Conductor],
+    *,
+    required: bool,
+) -> dict[str, str]:
+    """Check a meter's sensors: a total (one sensor, or import and export) and one per conductor.
+
+    Each must measure power or current, none twice; without a total, the
+    conductors must all be measured (rules.meter_error). Errors keyed by field.
+    """
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for key in [*total_keys, *(SENSOR_KEYS[conductor] for conductor in conductors)]:
+        entity_id = user_input.get(key)
+        if not entity_id:
+            continue
+        if error := sensor_error(hass, entity_id):
+            errors[key] = error
+        elif entity_id in seen:
+            errors[key] = "same_sensor"
+        seen.add(entity_id)
+    measured = [conductor.value for conductor in conductors if user_input.get(SENSOR_KEYS[conductor])]
+    has_total = all(user_input.get(key) for key in total_keys)
+    wanted = [conductor.value for conductor in conductors]
+    if not errors and (error := meter_error(has_total, measured, wanted, required=required)):
+        missing = [SENSOR_KEYS[conductor] for conductor in conductors if conductor.value not in measured]
+        errors[missing[0] if error == "meter_incomplete" else total_keys[0]] = error
+    return errors
 
 
 def can_switch(state: State) -> bool:
@@ -87,7 +125,9 @@ def meter_keys(data: Mapping[str, Any]) -> dict[str, Any]:
     """The keys that identify a panel's meter, to reject a second entry on it."""
     if data.get(CONF_METERING) == METERING_PAIR:
         return {CONF_IMPORT_SENSOR: data[CONF_IMPORT_SENSOR]}
-    return {CONF_SITE_SENSOR: data[CONF_SITE_SENSOR]}
+    if data.get(CONF_SITE_SENSOR):
+        return {CONF_SITE_SENSOR: data[CONF_SITE_SENSOR]}
+    return {CONF_L1_SENSOR: data[CONF_L1_SENSOR]}  # a meter of legs or phases alone
 
 
 def meter_in_use(entries: Iterable[ConfigEntry], meter: Mapping[str, Any], own_entry_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""A load subentry: its name and actuator, then how to drive it (on/off, or set to a level)."""
+"""A load subentry: its name, actuator and where it draws, then how to drive it (on/off, or to a level)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import probatio
 
-from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.config_entries import SubentryFlowResult
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, CONF_NAME
 from homeassistant.core import State, split_entity_id
 from homeassistant.helpers import selector
 
-from ..configuration import conductors_from_phases, load_data_from_v1, panel_from_data, watts_per_unit
+from ..configuration import choice_of, watts_per_unit
 from ..const import (
     CONF_ACTUATOR,
     CONF_ALLOW_OFF,
+    CONF_CONDUCTORS,
     CONF_EXPORT_ACTUATOR,
     CONF_MAX,
     CONF_MIN,
@@ -23,7 +24,6 @@ from ..const import (
     CONF_NEVER_SHED,
     CONF_NODE,
     CONF_NOMINAL_W,
-    CONF_PHASES,
     CONF_POWER_SENSOR,
     CONF_STEP,
     CONF_UNIT,
@@ -39,6 +39,7 @@ from ..engine.rules import (
     MIN_ON_OFF_RANGE_S,
     NOMINAL_RANGE_W,
     allow_off_error,
+    conductors_error,
     entity_max_error,
     entity_min_error,
     load_rating_error,
@@ -48,18 +49,26 @@ from ..engine.rules import (
 )
 from .checks import actuator_error, sensor_error
 from .schemas import number_selector, power_sensor_selector, select_selector
+from .wiring import (
+    WiredSubentryFlow,
+    all_of,
+    conductor_selector,
+    conductors_by_node,
+    node_selector,
+    offers_choice,
+    parents_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-LOAD_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(CONF_NAME): selector.TextSelector(),
-        probatio.Required(CONF_ACTUATOR): selector.EntitySelector(
-            selector.EntitySelectorConfig(domain=[*SWITCH_DOMAINS, *LEVEL_DOMAINS])
-        ),
-    }
-)
+
+LOAD_FIELDS: dict[Any, Any] = {
+    probatio.Required(CONF_NAME): selector.TextSelector(),
+    probatio.Required(CONF_ACTUATOR): selector.EntitySelector(
+        selector.EntitySelectorConfig(domain=[*SWITCH_DOMAINS, *LEVEL_DOMAINS])
+    ),
+}
 COMMON_LOAD_FIELDS: dict[Any, Any] = {
     probatio.Optional(CONF_POWER_SENSOR): power_sensor_selector(),
     probatio.Required(CONF_MIN_ON_S, default=0): number_selector(*MIN_ON_OFF_RANGE_S, "s"),
@@ -74,7 +83,6 @@ MODULATED_LOAD_SCHEMA = probatio.Schema(
         probatio.Required(CONF_UNIT, default=UNIT_AMPERE): select_selector(
             CONF_UNIT, [UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT]
         ),
-        probatio.Required(CONF_PHASES, default="1"): select_selector(CONF_PHASES, ["1", "3"]),
         probatio.Required(CONF_MIN): number_selector(*LEVEL_RANGE, "", "any"),
         probatio.Required(CONF_MAX): number_selector(*LEVEL_RANGE, "", "any"),
         probatio.Required(CONF_STEP, default=1): number_selector(*LEVEL_RANGE, "", "any"),
@@ -91,35 +99,52 @@ def _entity_bound(state: State | None, attribute: str) -> float | None:
     return value if isinstance(value, (int, float)) else None
 
 
-class LoadSubentryFlow(ConfigSubentryFlow):
+class LoadSubentryFlow(WiredSubentryFlow):
     """Add or change one load: its actuator, then how to drive it."""
 
     def __init__(self) -> None:
         """Start with nothing entered."""
         self._load: dict[str, Any] = {}
 
-    def _reconfiguring(self) -> bool:
-        return self.source == SOURCE_RECONFIGURE
-
     def _current(self) -> dict[str, Any]:
-        if self._reconfiguring():
-            subentry = self._get_reconfigure_subentry()
-            return dict(subentry.data) | {CONF_NAME: subentry.title}
-        return {}
+        """What the first form shows: the load as it is, or a load on the panel's every conductor."""
+        if not self._reconfiguring():
+            return {CONF_NODE: ROOT, CONF_CONDUCTORS: all_of(self._panel().supply)}
+        subentry = self._get_reconfigure_subentry()
+        current = dict(subentry.data) | {CONF_NAME: subentry.title}
+        if conductors := current.get(CONF_CONDUCTORS):
+            current[CONF_CONDUCTORS] = choice_of(conductors)
+        return current
+
+    def _load_schema(self) -> probatio.Schema:
+        """Name and actuator; where it draws when there is a choice (nodes, several conductors)."""
+        entry = self._get_entry()
+        supply = self._panel().supply
+        fields = dict(LOAD_FIELDS)
+        if parents_of(entry):
+            fields[probatio.Required(CONF_NODE, default=ROOT)] = node_selector(entry)
+        if offers_choice(supply):
+            fields[probatio.Required(CONF_CONDUCTORS, default=all_of(supply))] = conductor_selector(supply)
+        return probatio.Schema(fields)
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Name and actuator."""
+        """Name, actuator, and where the load draws: its node and its conductors."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = self._actuator_errors(user_input)
+            errors = self._actuator_errors(user_input) | self._wiring_errors(user_input)
             if not errors:
-                self._load = dict(user_input)
+                self._load = dict(user_input) | {
+                    CONF_NODE: user_input.get(CONF_NODE, ROOT),
+                    CONF_CONDUCTORS: self._conductors(user_input),
+                }
                 if split_entity_id(user_input[CONF_ACTUATOR])[0] in LEVEL_DOMAINS:
                     return await self.async_step_modulated()
                 return await self.async_step_switch()
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(LOAD_SCHEMA, user_input or self._current()),
+            data_schema=self.add_suggested_values_to_schema(
+                self._load_schema(), user_input or self._current()
+            ),
             errors=errors,
         )
 
@@ -127,11 +152,19 @@ class LoadSubentryFlow(ConfigSubentryFlow):
         """Change a load."""
         return await self.async_step_user(user_input)
 
+    def _wiring_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        """The load's conductors must be among its node's (a 240 V load on a 120 V circuit is not)."""
+        panel = self._panel()
+        available = conductors_by_node(self._get_entry(), panel).get(user_input.get(CONF_NODE, ROOT), ())
+        if error := conductors_error(self._conductors(user_input), available):
+            return {CONF_CONDUCTORS: error}
+        return {}
+
     def _actuator_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
         errors: dict[str, str] = {}
         if error := name_error(str(user_input.get(CONF_NAME, ""))):
             errors[CONF_NAME] = error
-        own = self._get_reconfigure_subentry().subentry_id if self._reconfiguring() else None
+        own = self._own_id()
         if error := actuator_error(self.hass, user_input[CONF_ACTUATOR], own):
             errors[CONF_ACTUATOR] = error
         return errors
@@ -196,21 +229,17 @@ class LoadSubentryFlow(ConfigSubentryFlow):
             errors[CONF_MAX] = error
         if error := allow_off_error(user_input[CONF_ALLOW_OFF], entity_min):
             errors[CONF_ALLOW_OFF] = error
-        panel = panel_from_data(self._get_entry().data)
-        conductors = conductors_from_phases(panel.supply, int(user_input[CONF_PHASES]))
-        factor = watts_per_unit(panel, user_input[CONF_UNIT], len(conductors))
+        panel = self._panel()
+        factor = watts_per_unit(panel, user_input[CONF_UNIT], len(self._load[CONF_CONDUCTORS]))
         if not errors and (error := load_rating_error(high * factor, panel.rating_w)):
             errors[CONF_MAX] = error
         return errors
 
     def _finish(self, details: Mapping[str, Any]) -> SubentryFlowResult:
         title = str(self._load[CONF_NAME]).strip()
-        data = {CONF_ACTUATOR: self._load[CONF_ACTUATOR]} | {
+        data = {key: self._load[key] for key in (CONF_ACTUATOR, CONF_NODE, CONF_CONDUCTORS)} | {
             key: value for key, value in details.items() if value not in (None, "")
         }
-        # Until the form asks where the load draws: on its node (the panel), by its phases.
-        node = {CONF_NODE: self._current().get(CONF_NODE, ROOT)}
-        data = load_data_from_v1(panel_from_data(self._get_entry().data).supply, node | data)
         if self._reconfiguring():
             return self.async_update_and_abort(
                 self._get_entry(), self._get_reconfigure_subentry(), title=title, data=data

@@ -14,11 +14,13 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
 )
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME, CONF_URL
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import callback
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
 
+from ..configuration import SENSOR_KEYS
 from ..const import (
+    CONF_CONDUCTORS,
     CONF_CONTINUOUS_PCT,
     CONF_EXPORT_SENSOR,
     CONF_GRID_SERVER,
@@ -34,14 +36,23 @@ from ..const import (
     METERING_NET,
     METERING_PAIR,
     SUBENTRY_LOAD,
+    SUBENTRY_NODE,
 )
-from ..engine import Supply
-from ..engine.rules import CONTINUOUS_RANGE, RATING_RANGE, VOLTAGE_RANGE, name_error, panel_voltage_error
+from ..engine import Conductor, Supply
+from ..engine.rules import (
+    CONTINUOUS_RANGE,
+    RATING_RANGE,
+    VOLTAGE_RANGE,
+    conductors_error,
+    name_error,
+    panel_voltage_error,
+)
 from ..grid_coordinator import ServerSettings
-from .checks import meter_in_use, meter_keys, sensor_error, server_errors
+from .checks import meter_errors, meter_in_use, meter_keys, server_errors
 from .load import LoadSubentryFlow
+from .node import NodeSubentryFlow
 from .options import PanelCapacityOptionsFlow
-from .schemas import number_selector, power_sensor_selector, select_selector
+from .schemas import number_selector, optional_sensors, power_sensor_selector, select_selector
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,13 +73,10 @@ PANEL_SCHEMA = probatio.Schema(
         ),
     }
 )
-NET_SCHEMA = probatio.Schema({probatio.Required(CONF_SITE_SENSOR): power_sensor_selector()})
-PAIR_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(CONF_IMPORT_SENSOR): power_sensor_selector(),
-        probatio.Required(CONF_EXPORT_SENSOR): power_sensor_selector(),
-    }
-)
+PAIR_FIELDS: dict[Any, Any] = {
+    probatio.Required(CONF_IMPORT_SENSOR): power_sensor_selector(),
+    probatio.Required(CONF_EXPORT_SENSOR): power_sensor_selector(),
+}
 CREDENTIALS_SCHEMA = probatio.Schema(
     {
         probatio.Required(CONF_CLIENT_ID): selector.TextSelector(),
@@ -88,16 +96,30 @@ def _panel_errors(user_input: Mapping[str, Any]) -> dict[str, str]:
     return errors
 
 
-def _meter_errors(hass: HomeAssistant, user_input: Mapping[str, Any]) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for key in (CONF_SITE_SENSOR, CONF_IMPORT_SENSOR, CONF_EXPORT_SENSOR):
-        if key in user_input and (error := sensor_error(hass, user_input[key])):
-            errors[key] = error
-    if user_input.get(CONF_IMPORT_SENSOR) and user_input.get(CONF_IMPORT_SENSOR) == user_input.get(
-        CONF_EXPORT_SENSOR
-    ):
-        errors[CONF_EXPORT_SENSOR] = "same_sensor"
-    return errors
+def _meter_fields(pair: bool, supply: Supply) -> tuple[tuple[str, ...], list[Conductor], probatio.Schema]:
+    """The meter's total keys, the conductors it may measure one by one, and its form.
+
+    One sensor a leg or phase may stand beside the total, or instead of a net
+    total; single-phase has only the total.
+    """
+    conductors = list(supply.conductors) if len(supply.conductors) > 1 else []
+    per = optional_sensors(SENSOR_KEYS[conductor] for conductor in conductors)
+    if pair:
+        return (CONF_IMPORT_SENSOR, CONF_EXPORT_SENSOR), conductors, probatio.Schema(PAIR_FIELDS | per)
+    return (CONF_SITE_SENSOR,), conductors, probatio.Schema(optional_sensors([CONF_SITE_SENSOR]) | per)
+
+
+def _tree_errors(entry: ConfigEntry, supply: Supply) -> dict[str, str]:
+    """A new supply must still have every leg or phase its nodes and loads draw on."""
+    used = {
+        conductor
+        for sub in entry.subentries.values()
+        if sub.subentry_type in (SUBENTRY_LOAD, SUBENTRY_NODE)
+        for conductor in sub.data.get(CONF_CONDUCTORS) or ()
+    }
+    if conductors_error(sorted(used), [conductor.value for conductor in supply.conductors]):
+        return {CONF_SUPPLY: "supply_conductors_in_use"}
+    return {}
 
 
 class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -120,8 +142,8 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Each controllable load is a subentry."""
-        return {SUBENTRY_LOAD: LoadSubentryFlow}
+        """Each controllable load is a subentry, and each subpanel or circuit."""
+        return {SUBENTRY_LOAD: LoadSubentryFlow, SUBENTRY_NODE: NodeSubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The panel."""
@@ -134,6 +156,8 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = _panel_errors(user_input)
+            if not errors and self.source == SOURCE_RECONFIGURE:
+                errors = _tree_errors(self._get_reconfigure_entry(), Supply(user_input[CONF_SUPPLY]))
             if not errors:
                 self._panel = user_input
                 return await self.async_step_sensors()
@@ -144,11 +168,13 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_sensors(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The sensor (or import/export pair) measuring the panel."""
-        pair = self._panel[CONF_METERING] == METERING_PAIR
+        """The sensors measuring the panel: a total (net, or import and export), and per leg or phase."""
+        total, conductors, schema = _meter_fields(
+            self._panel[CONF_METERING] == METERING_PAIR, Supply(self._panel[CONF_SUPPLY])
+        )
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _meter_errors(self.hass, user_input)
+            errors = meter_errors(self.hass, user_input, total, conductors, required=True)
             if not errors:
                 data = {key: value for key, value in self._panel.items() if key != CONF_NAME} | user_input
                 if self.source == SOURCE_RECONFIGURE:
@@ -156,10 +182,11 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
                     others = self._async_current_entries(include_ignore=False)
                     if meter_in_use(others, meter_keys(data), entry.entry_id):
                         raise AbortFlow("already_configured")
+                    if CONF_GRID_SERVER in entry.data:  # the grid server is kept
+                        data[CONF_GRID_SERVER] = entry.data[CONF_GRID_SERVER]
                     return self.async_update_and_abort(entry, data=data, title=self._panel[CONF_NAME])
                 self._async_abort_entries_match(meter_keys(data))
                 return self.async_create_entry(title=self._panel[CONF_NAME].strip(), data=data)
-        schema = PAIR_SCHEMA if pair else NET_SCHEMA
         return self.async_show_form(
             step_id="sensors",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or self._suggested_sensors()),

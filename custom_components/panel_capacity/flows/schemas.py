@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import probatio
 
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.helpers import selector
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 def number_selector(
@@ -40,3 +45,8 @@ def power_sensor_selector() -> selector.EntitySelector:
             ]
         )
     )
+
+
+def optional_sensors(keys: Iterable[str]) -> dict[Any, Any]:
+    """Optional power or current sensors, one a key."""
+    return {probatio.Optional(key): power_sensor_selector() for key in keys}
