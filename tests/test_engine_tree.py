@@ -329,3 +329,23 @@ def test_the_engine_refuses_what_the_forms_refuse(panel, settings, loads, messag
     """The engine's validation and the forms share engine/rules.py."""
     with pytest.raises(ConfigError, match=message):
         CapacityEngine(panel, settings, loads)
+
+
+def test_a_child_measuring_only_its_total_keeps_its_known_loads_on_their_legs() -> None:
+    shop = NodeConfig(node_id="shop", rating_a=60)  # no sensor
+    bench = NodeConfig(node_id="bench", rating_a=30, parent_id="shop")  # measures its total only
+    heater = LoadConfig(
+        load_id="heater", kind=LoadKind.SWITCH, nominal_w=1500, node_id="bench", conductors=(L1,)
+    )
+    engine = CapacityEngine(US, SETTINGS, [heater], nodes=[shop, bench])
+    engine.step(
+        StepInput(
+            now=1,
+            site=SiteReading(6000, 1),
+            loads={"heater": LoadInput(is_on=True)},
+            nodes={"bench": NodeReading(2100)},
+        )
+    )
+    legs = engine.status().nodes["shop"].conductors
+    # The heater's 1500 W stay on L1; the 600 W its loads do not explain are shared over both legs.
+    assert (legs[L1].flow_w, legs[L2].flow_w) == (1800, 300)

@@ -138,7 +138,7 @@ class CapacityEngine:
             alerts.append(Alert.RECOVERED)
         actions = [
             replace(action, site_w=state.site_w, limit_w=state.limit.effective_w)
-            for _, action in ledger.retries(state.slots, now, self.settings)
+            for action in ledger.retries(state.slots, now, self.settings)
         ]
         if state.site_w is None:
             return actions  # no measurement: hold still until one comes or it goes stale

@@ -130,15 +130,13 @@ def settle(
                     slot.cmd.clear()
 
 
-def retries(
-    slots: tuple[LoadSlot, ...], now: float, settings: ControlSettings
-) -> list[tuple[LoadSlot, Action]]:
+def retries(slots: tuple[LoadSlot, ...], now: float, settings: ControlSettings) -> list[Action]:
     """Repeat a command that the actuator has not followed within the response time.
 
     The actions come without the site reading and limit they answer to; the
     caller fills those in.
     """
-    repeated: list[tuple[LoadSlot, Action]] = []
+    repeated: list[Action] = []
     for slot in slots:
         cmd, cfg = slot.cmd, slot.cfg
         if cmd.at is None or now - cmd.at < settings.response_s or not slot.controllable(now) or obeyed(slot):
@@ -156,9 +154,7 @@ def retries(
             kind, level = ActionKind.SET_LEVEL, cmd.level_w
         else:
             kind, level = ActionKind.TURN_ON, None
-        repeated.append(
-            (slot, Action(load_id=cfg.load_id, kind=kind, reason=ActionReason.RETRY, level_w=level))
-        )
+        repeated.append(Action(load_id=cfg.load_id, kind=kind, reason=ActionReason.RETRY, level_w=level))
     return repeated
 
 

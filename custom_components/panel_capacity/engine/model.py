@@ -259,10 +259,11 @@ class NodeStatus:
     @property
     def binding(self) -> ConstraintStatus:
         """Its tightest limit: the highest utilisation (the total when nothing is known)."""
-        return _tightest((self.total, *self.conductors.values())) or self.total
+        return tightest((self.total, *self.conductors.values())) or self.total
 
 
-def _tightest(constraints: tuple[ConstraintStatus, ...]) -> ConstraintStatus | None:
+def tightest(constraints: tuple[ConstraintStatus, ...]) -> ConstraintStatus | None:
+    """The constraint with the highest utilisation; None when no flow is known."""
     best: ConstraintStatus | None = None
     best_pct = 0.0
     for constraint in constraints:
@@ -309,12 +310,6 @@ class Status:
     over_export_limit: bool = False  # exporting more than the export limit
     nodes: Mapping[str, NodeStatus] = field(default_factory=dict)  # the tree, root first
     binding: Binding | None = None  # the tightest constraint anywhere in the tree
-
-    def tightest(self) -> ConstraintStatus | None:
-        """The constraint with the highest utilisation anywhere in the tree."""
-        return _tightest(
-            tuple(c for node in self.nodes.values() for c in (node.total, *node.conductors.values()))
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from .model import (
     LoadStatus,
     NodeStatus,
     Status,
+    tightest,
 )
 from .tree import ROOT_INDEX
 
@@ -101,19 +102,16 @@ def _nodes(state: EngineState) -> dict[str, NodeStatus]:
 
 
 def _binding(state: EngineState, nodes: dict[str, NodeStatus]) -> Binding:
-    best: ConstraintStatus | None = None
-    best_pct = 0.0
-    for node in nodes.values():
-        for constraint in (node.total, *node.conductors.values()):
-            pct = constraint.utilisation_pct
-            if pct is not None and (best is None or pct > best_pct):
-                best, best_pct = constraint, pct
+    best = tightest(tuple(c for node in nodes.values() for c in (node.total, *node.conductors.values())))
     if best is None:
         return Binding(
             node_id=next(iter(nodes)), conductor=None, term=state.limit.binding, utilisation_pct=None
         )
     return Binding(
-        node_id=best.node_id, conductor=best.conductor, term=best.limit.binding, utilisation_pct=best_pct
+        node_id=best.node_id,
+        conductor=best.conductor,
+        term=best.limit.binding,
+        utilisation_pct=best.utilisation_pct,
     )
 
 

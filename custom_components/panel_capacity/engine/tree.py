@@ -226,17 +226,28 @@ class Tree:
         for child in self.children[node.node_id]:
             if conductor is not None and conductor not in child.conductors:
                 continue
-            known = self._child_flow(child, conductor, flow)
+            known = self._child_flow(child, conductor, flow, draws)
             total += known if known is not None else self._estimate(child, conductor, flow, draws)
         return total
 
     def _child_flow(
-        self, child: TreeNode, conductor: Conductor | None, flow: list[float | None]
+        self,
+        child: TreeNode,
+        conductor: Conductor | None,
+        flow: list[float | None],
+        draws: Mapping[str, float],
     ) -> float | None:
+        """What a child carries (on one conductor): its reading, else None.
+
+        A child that measures only its total is taken, per conductor, as its
+        known loads' draw there plus an equal share of what its loads do not
+        explain: a 120 V load on it stays on its own leg.
+        """
         total = flow[self.index[child.node_id, None]]
         if conductor is None or len(child.conductors) == 1:
             return total
         own = flow[self.index[child.node_id, conductor]]
-        if own is not None:
+        if own is not None or total is None:
             return own
-        return None if total is None else total / len(child.conductors)
+        unexplained = max(0.0, total - self._estimate(child, None, flow, draws))
+        return self._estimate(child, conductor, flow, draws) + unexplained / len(child.conductors)
