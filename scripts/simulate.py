@@ -123,8 +123,38 @@ COLUMNS = (
 )
 
 
+TREE_COLUMNS = (
+    ("limit W", "limit_w", 9, ".0f"),
+    ("max W", "max_w", 9, ".0f"),
+    ("over limit s", "seconds_over_limit", 13, ".1f"),
+    ("preventable s", "seconds_over_limit_preventable", 14, ".1f"),
+    ("longest prev s", "longest_preventable_excursion_s", 15, ".1f"),
+    ("over rating s", "seconds_over_rating", 14, ".1f"),
+)
+
+
+def tree_summary(metrics: dict[str, Any]) -> list[str]:
+    """Each node and conductor, for the runs that report the tree."""
+    runs = [("controller", metrics["controller"])]
+    if "aggregate_controller" in metrics:
+        runs.append(("total only", metrics["aggregate_controller"]))
+    runs.append(("uncontrolled", metrics["baselines"]["uncontrolled"]))
+    lines = [f"{'':14}{'':16}" + "".join(f"{title:>{width}}" for title, _, width, _ in TREE_COLUMNS)]
+    for name, figures in runs:
+        for node, parts in figures["nodes"].items():
+            for part, flow in parts.items():
+                lines.append(
+                    f"{name:14}{node + ' ' + part:16}"
+                    + "".join(f"{flow[key]:{width}{form}}" for _, key, width, form in TREE_COLUMNS)
+                )
+    return lines
+
+
 def summary(metrics: dict[str, Any]) -> str:
-    rows = [("controller", metrics["controller"]), *metrics["baselines"].items()]
+    rows = [("controller", metrics["controller"])]
+    if "aggregate_controller" in metrics:
+        rows.append(("total only", metrics["aggregate_controller"]))
+    rows.extend(metrics["baselines"].items())
     lines = [
         f"{metrics['scenario']}",
         (
@@ -148,6 +178,8 @@ def summary(metrics: dict[str, Any]) -> str:
             f"{figures['actions_per_day']:.2f} actions/day, "
             f"longest off while wanted {figures['max_off_s']:.0f} s"
         )
+    if "nodes" in metrics["controller"]:
+        lines.extend(tree_summary(metrics))
     return "\n".join(lines)
 
 

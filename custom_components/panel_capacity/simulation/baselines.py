@@ -189,7 +189,6 @@ def oracle(prepared: Prepared) -> RunMetrics:
         else:
             cars[spec.name] = _Car(spec, prepared.origin, prepared.end)
             metrics.loads[spec.name].requested_wh = cars[spec.name].requested_wh
-    columns = prepared.series.columns
     for row, start in enumerate(prepared.times):
         duration = prepared.durations[row]
         if duration <= 0:
@@ -203,7 +202,8 @@ def oracle(prepared: Prepared) -> RunMetrics:
                 stretches, given = cars[spec.name].charge(start, duration, stretches)
                 load.delivered_wh += given
                 continue
-            energy = columns[spec.demand_column][row] * duration / HOUR_S if spec.demand_column else 0.0
+            demand = prepared.demand.get(spec.name)
+            energy = demand[row] * duration / HOUR_S if demand is not None else 0.0
             load.requested_wh += energy
             stretches, given, unmanaged_w = _serve(spec, backlog, energy, duration, stretches, load)
             uncontrolled += unmanaged_w

@@ -133,7 +133,9 @@ def _sessions(series: Series, new: NewLoad, zone: tzinfo) -> tuple[Session, ...]
         depart = datetime.combine(day, new.depart, zone)
         if depart <= arrive:
             depart += timedelta(days=1)
-        if depart.timestamp() > series.times[0] and arrive.timestamp() < series.end:
+        # Whole sessions only: one cut by either end of the history would be asked for energy
+        # in less time than the car would have had.
+        if arrive.timestamp() >= series.times[0] and depart.timestamp() <= series.end:
             sessions.append(Session(arrive.timestamp(), depart.timestamp(), new.daily_energy_wh, None))
         day += timedelta(days=1)
     return tuple(sessions)

@@ -1,4 +1,10 @@
-"""Run a scenario: the controller and the three baselines, and the figures that compare them."""
+"""Run a scenario: the controller and the three baselines, and the figures that compare them.
+
+A scenario with a tree also runs the controller that sees only the site's
+total (unless it says ``"compare_aggregate": false``), and every run but the
+oracle's reports each node and conductor of the tree. The oracle and the
+static baseline plan for the site's total alone.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +45,12 @@ def run_scenario(
         return None if progress is None else (lambda fraction: progress(name, fraction))
 
     controller = simulate(prepared, EnginePolicy(scenario), trace=trace, progress=stage("controller"))
+    wiring = scenario.wiring
+    aggregate = (
+        simulate(prepared, EnginePolicy(scenario, aggregate=True), progress=stage("aggregate"))
+        if wiring is not None and wiring.compare_aggregate
+        else None
+    )
     uncontrolled = simulate(prepared, Policy(), progress=stage("uncontrolled"))
     settings = static_settings(prepared)
     static = simulate(prepared, FixedPolicy(settings), progress=stage("static"))
@@ -56,7 +68,7 @@ def run_scenario(
             "delivered_vs_oracle": round(load.delivered_wh / reference, 5) if reference > 0 else None,
             "deferred_unserved_kwh": round(load.unmet_wh / 1000, 4),
         }
-    metrics = {
+    metrics: dict[str, Any] = {
         "scenario": scenario.name,
         "steps": controller.steps,
         "simulated_s": round(prepared.end, 3),
@@ -88,4 +100,8 @@ def run_scenario(
         },
         "service": service,
     }
+    if aggregate is not None:
+        # The same engine told only the site's total: what a one-number controller does to the tree.
+        metrics["aggregate_controller"] = figures(aggregate)
+        metrics["timing_s"]["aggregate"] = round(aggregate.wall_s, 4)
     return Report(metrics=metrics, trace=controller.trace)

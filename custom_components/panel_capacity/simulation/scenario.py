@@ -14,7 +14,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..engine import ControlSettings, PanelConfig, Supply
+from ..engine import ROOT, Conductor, ControlSettings, PanelConfig, Supply, rules
+from .wiring import (
+    METERING_CONDUCTORS,
+    METERING_TOTAL,
+    WiringError,
+    WiringSpec,
+    parse_conductors,
+    parse_nodes,
+    parse_split,
+)
 
 KIND_MODULATED = "modulated"
 KIND_SWITCH = "switch"
@@ -56,6 +65,7 @@ class LoadSpec:
     allow_off: bool = True
     demand_column: str | None = None
     demand_unit: str = "Wh_per_min"
+    demand_w: float | None = None  # switch: a steady average demand not in the recording (a freezer)
     deferrable: bool = True
     sessions: tuple[Session, ...] = ()
     never_shed: bool = False
@@ -64,6 +74,8 @@ class LoadSpec:
     thermostat_wh: float | None = None  # switch: deadband (None: 5 minutes at rated power)
     metered: bool = True  # the controller sees its own power sensor
     actuator_delay_s: float | None = None  # None: the scenario's
+    node_id: str = ROOT  # where it is wired
+    conductors: tuple[Conductor, ...] = ()  # the legs or phases it draws on (empty: all of its node's)
 
     @property
     def rated_w(self) -> float:
@@ -97,6 +109,7 @@ class Scenario:
     actuator_delay_s: float = 0.0
     settings: ControlSettings = field(default_factory=ControlSettings)
     seed: int = 1
+    wiring: WiringSpec | None = None  # None: the house is one number, its total
 
 
 def _require(data: dict[str, Any], key: str, where: str) -> Any:
@@ -153,14 +166,24 @@ def _panel(data: Any) -> tuple[PanelConfig, float]:
     supply = data.get("supply", Supply.SPLIT_PHASE.value)
     if supply not in {item.value for item in Supply}:
         raise ScenarioError(f"panel.supply: {supply!r} is not one of single_phase, split_phase, three_phase")
+    low_pct, high_pct = rules.CONTINUOUS_RANGE
+    (low_a, high_a), (low_v, high_v) = rules.RATING_RANGE, rules.VOLTAGE_RANGE
     panel = PanelConfig(
-        rating_a=_number(_require(data, "rating_a", "panel"), "panel.rating_a", strict_low=True, high=5000),
-        voltage_v=_number(_require(data, "voltage_v", "panel"), "panel.voltage_v", low=90, high=480),
+        rating_a=_number(_require(data, "rating_a", "panel"), "panel.rating_a", low=low_a, high=high_a),
+        voltage_v=_number(_require(data, "voltage_v", "panel"), "panel.voltage_v", low=low_v, high=high_v),
         supply=Supply(supply),
         continuous_factor=_number(
-            data.get("continuous_factor", 0.8), "panel.continuous_factor", strict_low=True, high=1
+            data.get("continuous_factor", 0.8),
+            "panel.continuous_factor",
+            low=low_pct / 100,
+            high=high_pct / 100,
         ),
     )
+    if rules.panel_voltage_error(supply, panel.voltage_v):
+        raise ScenarioError(
+            f"panel.voltage_v: a three-phase panel is given its line-to-neutral voltage "
+            f"(at most {rules.MAX_LINE_TO_NEUTRAL_V} V, e.g. 230), not {panel.voltage_v:g}"
+        )
     limit = data.get("limit_w")
     if limit is None:
         return panel, panel.continuous_limit_w
@@ -266,7 +289,23 @@ def _sessions(data: dict[str, Any], where: str, window: tuple[float, float] | No
     return tuple(sessions)
 
 
-def _load(data: Any, index: int, window: tuple[float, float] | None) -> LoadSpec:
+def _wiring_of_load(
+    data: dict[str, Any], where: str, conductors: dict[str, tuple[Conductor, ...]]
+) -> dict[str, Any]:
+    """The node and conductors a load is wired to."""
+    node_id = data.get("node", ROOT)
+    if node_id not in conductors:
+        raise ScenarioError(f"{where}.node: no node {node_id!r}")
+    try:
+        placed = parse_conductors(data.get("conductors"), f"{where}.conductors", conductors[node_id])
+    except WiringError as err:
+        raise ScenarioError(str(err)) from None
+    return {"node_id": node_id, "conductors": placed}
+
+
+def _load(
+    data: Any, index: int, window: tuple[float, float] | None, conductors: dict[str, tuple[Conductor, ...]]
+) -> LoadSpec:
     where = f"loads[{index}]"
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: expected an object")
@@ -296,15 +335,22 @@ def _load(data: Any, index: int, window: tuple[float, float] | None) -> LoadSpec
         "min_off_s": _number(data.get("min_off_s", 0), f"{where}.min_off_s"),
         "metered": _boolean(data.get("metered", True), f"{where}.metered"),
         "actuator_delay_s": None if delay is None else _number(delay, f"{where}.actuator_delay_s", high=3600),
+        **_wiring_of_load(data, where, conductors),
     }
     if kind == KIND_SWITCH:
         if data.get("sessions") or data.get("daily_sessions"):
             raise ScenarioError(f"{where}: sessions are for modulated loads (EV chargers)")
-        if common["demand_column"] is None:
-            raise ScenarioError(f"{where}.demand_column: a switched load needs its demand from the data")
+        steady = data.get("demand_w")
+        if (common["demand_column"] is None) == (steady is None):
+            raise ScenarioError(
+                f"{where}.demand_column: a switched load needs its demand from the data "
+                "(demand_column) or a steady average (demand_w), not both"
+            )
+        power_w = _number(_require(data, "power_w", where), f"{where}.power_w", strict_low=True)
         thermostat = data.get("thermostat_wh")
         return LoadSpec(
-            power_w=_number(_require(data, "power_w", where), f"{where}.power_w", strict_low=True),
+            power_w=power_w,
+            demand_w=None if steady is None else _number(steady, f"{where}.demand_w", high=power_w),
             thermostat_wh=None if thermostat is None else _number(thermostat, f"{where}.thermostat_wh"),
             **common,
         )
@@ -353,10 +399,15 @@ def parse_scenario(data: Any, base_dir: Path, name: str = "scenario") -> Scenari
     loads_data = _require(data, "loads", "scenario")
     if not isinstance(loads_data, list):
         raise ScenarioError("loads: expected a list")
-    loads = [_load(item, index, window) for index, item in enumerate(loads_data)]
+    try:
+        nodes, conductors = parse_nodes(data.get("nodes"), panel)
+    except WiringError as err:
+        raise ScenarioError(str(err)) from None
+    loads = [_load(item, index, window, conductors) for index, item in enumerate(loads_data)]
     names = [load.name for load in loads]
     if len(set(names)) != len(names):
         raise ScenarioError("loads: names must be different")
+    wiring = _wiring(data, nodes, conductors, loads)
     loads.sort(key=lambda load: load.priority)
     period = _number(data.get("sensor_period_s", 1), "sensor_period_s", strict_low=True, high=3600)
     phase = data.get("sensor_phase_s")
@@ -374,6 +425,48 @@ def parse_scenario(data: Any, base_dir: Path, name: str = "scenario") -> Scenari
         actuator_delay_s=_number(data.get("actuator_delay_s", 0), "actuator_delay_s", high=3600),
         settings=_settings(data.get("control")),
         seed=seed,
+        wiring=wiring,
+    )
+
+
+def _wiring(
+    data: dict[str, Any],
+    nodes: tuple[Any, ...],
+    conductors: dict[str, tuple[Conductor, ...]],
+    loads: list[LoadSpec],
+) -> WiringSpec | None:
+    """The scenario's tree; None when it describes none (the house is then one number)."""
+    panel_data = data["panel"]
+    base_data = data["base_load"]
+    split_data = base_data.get("split") if isinstance(base_data, dict) else None
+    metering = panel_data.get("metering", METERING_TOTAL)
+    if metering not in {METERING_TOTAL, METERING_CONDUCTORS}:
+        raise ScenarioError(f"panel.metering: expected 'total' or 'conductors', got {metering!r}")
+    compare = data.get("compare_aggregate", True)
+    described = (
+        nodes
+        or split_data is not None
+        or "metering" in panel_data
+        or "compare_aggregate" in data
+        or any(load.node_id != ROOT or load.conductors for load in loads)
+    )
+    if not described:
+        return None
+    try:
+        parts = parse_split(split_data, conductors, tuple(UNITS_DEMAND))
+    except WiringError as err:
+        raise ScenarioError(str(err)) from None
+    demand = {load.demand_column for load in loads if load.demand_column is not None}
+    for part in parts:
+        if part.column in demand:
+            raise ScenarioError(
+                f"base_load.split: {part.column!r} is a controlled load's demand, not part of the base load"
+            )
+    return WiringSpec(
+        root_metering=metering,
+        nodes=nodes,
+        base_parts=parts,
+        compare_aggregate=_boolean(compare, "compare_aggregate"),
     )
 
 

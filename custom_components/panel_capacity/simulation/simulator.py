@@ -21,21 +21,27 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..engine import (
+    ROOT,
     TERM_USER_CAP,
     ActionKind,
     CapacityEngine,
+    Conductor,
     LoadConfig,
     LoadInput,
     LoadKind,
+    NodeReading,
     QuietBand,
     SiteReading,
     StepInput,
 )
 from .dataset import Series, load_series
 from .scenario import KIND_SWITCH, LoadSpec, Scenario
+from .wiring import METERING_CONDUCTORS, METERING_NONE, Layout
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+
+    from .wiring import BasePart, Placement
 
 HOUR_S = 3600.0
 # A switched load's thermostat closes once this many seconds of its rated
@@ -75,29 +81,27 @@ class LoadMetrics:
 
 
 @dataclass(slots=True)
-class RunMetrics:
-    """What one run (controller or a baseline) did to the panel."""
+class FlowMetrics:
+    """Time and energy over a limit, for the site's total or one constraint of the tree."""
 
     limit_w: float
     rating_w: float
-    max_site_w: float = 0.0
+    max_w: float = 0.0
     seconds_over_limit: float = 0.0
     energy_over_limit_wh: float = 0.0
     longest_over_limit_s: float = 0.0
     seconds_over_rating: float = 0.0
     seconds_over_limit_preventable: float = 0.0
     longest_preventable_excursion_s: float = 0.0
-    actions_total: int = 0
-    loads: dict[str, LoadMetrics] = field(default_factory=dict)
     _over_run: float = 0.0
     _preventable_run: float = 0.0
 
-    def add(self, seconds: float, site_w: float, uncontrolled_w: float) -> None:
-        """Account ``seconds`` at true site power ``site_w`` (of which ``uncontrolled_w`` cannot be shed)."""
-        self.max_site_w = max(self.max_site_w, site_w)
-        if site_w > self.limit_w:
+    def add(self, seconds: float, flow_w: float, uncontrolled_w: float) -> None:
+        """Account ``seconds`` at true flow ``flow_w`` (of which ``uncontrolled_w`` cannot be shed)."""
+        self.max_w = max(self.max_w, flow_w)
+        if flow_w > self.limit_w:
             self.seconds_over_limit += seconds
-            self.energy_over_limit_wh += (site_w - self.limit_w) * seconds / HOUR_S
+            self.energy_over_limit_wh += (flow_w - self.limit_w) * seconds / HOUR_S
             self._over_run += seconds
             self.longest_over_limit_s = max(self.longest_over_limit_s, self._over_run)
             if uncontrolled_w <= self.limit_w:
@@ -108,25 +112,57 @@ class RunMetrics:
                 )
             else:
                 self._preventable_run = 0.0
-            if site_w > self.rating_w:
+            if flow_w > self.rating_w:
                 self.seconds_over_rating += seconds
         else:
             self._over_run = 0.0
             self._preventable_run = 0.0
 
-    def as_dict(self, days: float) -> dict[str, Any]:
-        """The public figures."""
+    def over_limit(self) -> dict[str, float]:
+        """The public figures of time and energy over the limit."""
         return {
-            "max_site_w": round(self.max_site_w, 1),
             "seconds_over_limit": round(self.seconds_over_limit, 3),
             "energy_over_limit_wh": round(self.energy_over_limit_wh, 3),
             "longest_over_limit_s": round(self.longest_over_limit_s, 3),
             "seconds_over_rating": round(self.seconds_over_rating, 3),
             "seconds_over_limit_preventable": round(self.seconds_over_limit_preventable, 3),
             "longest_preventable_excursion_s": round(self.longest_preventable_excursion_s, 3),
+        }
+
+
+@dataclass(slots=True)
+class RunMetrics(FlowMetrics):
+    """What one run (controller or a baseline) did to the panel: its total, and each constraint of a tree."""
+
+    actions_total: int = 0
+    loads: dict[str, LoadMetrics] = field(default_factory=dict)
+    # With a tree: (node id, "total" or a conductor, figures) per constraint, the service's first.
+    constraints: list[tuple[str, str, FlowMetrics]] = field(default_factory=list)
+
+    @property
+    def max_site_w(self) -> float:
+        """The highest true site power seen."""
+        return self.max_w
+
+    def as_dict(self, days: float) -> dict[str, Any]:
+        """The public figures."""
+        figures: dict[str, Any] = {
+            "max_site_w": round(self.max_w, 1),
+            **self.over_limit(),
             "actions_total": self.actions_total,
             "loads": {name: load.as_dict(days) for name, load in self.loads.items()},
         }
+        if self.constraints:
+            nodes: dict[str, dict[str, Any]] = {}
+            for node, part, flow in self.constraints:
+                nodes.setdefault(node, {})[part] = {
+                    "limit_w": round(flow.limit_w, 1),
+                    "rating_w": round(flow.rating_w, 1),
+                    "max_w": round(flow.max_w, 1),
+                    **flow.over_limit(),
+                }
+            figures["nodes"] = nodes
+        return figures
 
 
 # ------------------------------------------------------------------- plant
@@ -373,24 +409,34 @@ class FixedPolicy(Policy):
 
 
 class EnginePolicy(Policy):
-    """The capacity engine, stepped at the meter's samples."""
+    """The capacity engine, stepped at the meter's samples.
+
+    On a scenario with a tree, the engine is given the tree and the readings
+    of every meter in it; with ``aggregate`` it is given the site's total
+    alone, as a controller that knows one number for the house would be.
+    """
 
     samples = True
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, aggregate: bool = False) -> None:
         """Build the engine the scenario describes."""
-        self.loads = [load_config(spec) for spec in scenario.loads]
-        self.engine = CapacityEngine(scenario.panel, scenario.settings, self.loads)
+        wiring = scenario.wiring
+        self.tree = wiring is not None and not aggregate
+        self.loads = [load_config(spec, placed=self.tree) for spec in scenario.loads]
+        nodes = [node.config() for node in wiring.nodes] if wiring is not None and self.tree else []
+        self.engine = CapacityEngine(scenario.panel, scenario.settings, self.loads, nodes=nodes)
         self.terms = (
             {TERM_USER_CAP: scenario.limit_w} if scenario.limit_w < scenario.panel.continuous_limit_w else {}
         )
         self.calls = 0
 
 
-def load_config(spec: LoadSpec) -> LoadConfig:
-    """The engine's view of a scenario load."""
+def load_config(spec: LoadSpec, *, placed: bool = True) -> LoadConfig:
+    """The engine's view of a scenario load (``placed``: with its node and conductors)."""
+    wired: dict[str, Any] = {"node_id": spec.node_id, "conductors": spec.conductors} if placed else {}
     if spec.kind == KIND_SWITCH:
         return LoadConfig(
+            **wired,
             load_id=spec.name,
             name=spec.name,
             kind=LoadKind.SWITCH,
@@ -411,6 +457,7 @@ def load_config(spec: LoadSpec) -> LoadConfig:
         never_shed=spec.never_shed,
         min_on_s=spec.min_on_s,
         min_off_s=spec.min_off_s,
+        **wired,
     )
 
 
@@ -500,7 +547,10 @@ class Prepared:
         demand = {
             spec.demand_column: spec.demand_unit for spec in scenario.loads if spec.demand_column is not None
         }
-        self.series = series if series is not None else load_series(scenario.base, demand)
+        wiring = scenario.wiring
+        parts = wiring.base_parts if wiring is not None else ()
+        wanted = demand | {part.column: part.unit for part in parts}
+        self.series = series if series is not None else load_series(scenario.base, wanted)
         origin = self.series.times[0]
         self.origin = origin
         self.times = [moment - origin for moment in self.series.times]
@@ -515,11 +565,131 @@ class Prepared:
             (self.times[index + 1] if index + 1 < len(self.times) else self.end) - self.times[index]
             for index in range(len(self.times))
         ]
+        # Each switched load's demand per row, in W: its column, or its steady average.
+        self.demand: dict[str, list[float]] = {}
+        for spec in scenario.loads:
+            if spec.demand_column is not None:
+                self.demand[spec.name] = self.series.columns[spec.demand_column]
+            elif spec.demand_w is not None:
+                self.demand[spec.name] = [spec.demand_w] * len(self.times)
+        self.layout: Layout | None = None
+        # With a tree: each part of the base load, where it counts and its power per row.
+        self.base_parts: list[tuple[Placement, list[float]]] = []
+        if wiring is not None:
+            self.layout = layout = Layout(scenario.panel, wiring, scenario.limit_w)
+            self.base_parts = _split_base(layout, parts, self.base_w, self.series.columns)
+
+    def base_flows(self, row: int) -> list[float]:
+        """What the base load puts on each constraint of the tree in ``row``."""
+        assert self.layout is not None  # noqa: S101 - only called with a tree
+        flows = [0.0] * len(self.layout.limits)
+        for placement, values in self.base_parts:
+            watts = values[row]
+            if watts:
+                for index, share in placement:
+                    flows[index] += watts * share
+        return flows
 
     @property
     def days(self) -> float:
         """Length of the run in days."""
         return self.end / 86400.0
+
+
+class TreeFlows:
+    """What every constraint of a simulated tree truly carries, its figures, and its meters' readings."""
+
+    def __init__(self, prepared: Prepared, metrics: RunMetrics, loads: Sequence[_Load]) -> None:
+        """Lay out the flows; each load's placement is kept on it."""
+        layout = prepared.layout
+        assert layout is not None  # noqa: S101 - built only for a tree
+        self.prepared = prepared
+        self.flows = [0.0] * len(layout.limits)
+        self.uncontrolled = [0.0] * len(layout.limits)
+        self.figures = [FlowMetrics(limit.limit_w, limit.rating_w) for limit in layout.limits]
+        metrics.constraints = [(*layout.name(index), figures) for index, figures in enumerate(self.figures)]
+        self.places = {
+            load.spec.name: layout.place(load.spec.node_id, load.spec.conductors) for load in loads
+        }
+        self.loads = loads
+        # The meters: the service's legs or phases (when measured), and every node's.
+        self.root_legs = (
+            [(conductor, layout.index[ROOT, conductor]) for conductor in layout.node_conductors[ROOT]]
+            if layout.root_metering == METERING_CONDUCTORS and len(layout.node_conductors[ROOT]) > 1
+            else []
+        )
+        self.meters: list[tuple[str, int | None, list[tuple[Conductor, int]]]] = []
+        for node_id, node in layout.nodes.items():
+            if node_id == ROOT or node.metering == METERING_NONE:
+                continue
+            total = layout.index[node_id, None]
+            if node.metering == METERING_CONDUCTORS:
+                conductors = layout.node_conductors[node_id]
+                legs = [(c, layout.index.get((node_id, c), total)) for c in conductors]
+                self.meters.append((node_id, None, legs))
+            else:
+                self.meters.append((node_id, total, []))
+
+    def change(self, load: _Load, delta_w: float) -> None:
+        """A load's draw changed by ``delta_w``."""
+        flows, uncontrolled = self.flows, self.uncontrolled
+        protected = load.spec.never_shed
+        for index, share in self.places[load.spec.name]:
+            flows[index] += delta_w * share
+            if protected:
+                uncontrolled[index] += delta_w * share
+
+    def row(self, row: int) -> None:
+        """A new row of the recording: every flow summed afresh, so rounding cannot build up."""
+        self.flows = self.prepared.base_flows(row)
+        self.uncontrolled = list(self.flows)
+        for load in self.loads:
+            if load.draw_w:
+                self.change(load, load.draw_w)
+
+    def add(self, seconds: float) -> None:
+        """Account ``seconds`` at the present flows."""
+        for figures, flow, uncontrolled in zip(self.figures, self.flows, self.uncontrolled, strict=True):
+            figures.add(seconds, flow, uncontrolled)
+
+    def readings(self, site_w: float, now: float) -> tuple[SiteReading, dict[str, NodeReading]]:
+        """What the meters show now."""
+        flows = self.flows
+        legs = {conductor: flows[index] for conductor, index in self.root_legs} if self.root_legs else None
+        nodes = {
+            node_id: NodeReading(power_w=flows[total])
+            if total is not None
+            else NodeReading(conductors_w={conductor: flows[index] for conductor, index in legs_of})
+            for node_id, total, legs_of in self.meters
+        }
+        return SiteReading(site_w, now, conductors_w=legs), nodes
+
+
+def _split_base(
+    layout: Layout, parts: Sequence[BasePart], base_w: list[float], columns: dict[str, list[float]]
+) -> list[tuple[Placement, list[float]]]:
+    """The base load in parts placed on the tree: the listed columns, and the rest over the service.
+
+    Parts that add up to more than the base are scaled down to it, so the
+    parts and the rest always sum to the base load.
+    """
+    values = [[max(0.0, watts) for watts in columns[part.column]] for part in parts]
+    rest: list[float] = []
+    for row, base in enumerate(base_w):
+        total = sum(column[row] for column in values)
+        if total > base:
+            scale = base / total if total > 0 else 0.0
+            for column in values:
+                column[row] *= scale
+            rest.append(0.0)
+        else:
+            rest.append(base - total)
+    placed = [
+        (layout.place(part.node_id, part.conductors), column)
+        for part, column in zip(parts, values, strict=True)
+    ]
+    placed.append((layout.place(ROOT, ()), rest))
+    return placed
 
 
 def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls cost time here
@@ -557,9 +727,9 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
     by_name = {load.spec.name: load for load in loads}
     protected = [load for load in loads if load.spec.never_shed]
     demand_rows = [
-        (load, prepared.series.columns[load.spec.demand_column])
+        (load, prepared.demand[load.spec.name])
         for load in loads
-        if isinstance(load, _SwitchLoad) and load.spec.demand_column is not None
+        if isinstance(load, _SwitchLoad) and load.spec.name in prepared.demand
     ]
 
     engine = policy.engine if isinstance(policy, EnginePolicy) else None
@@ -589,10 +759,14 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
     readings: dict[str, tuple[float, float | None, LoadInput]] = {}
 
     ignored: frozenset[str] = frozenset()  # loads whose readings the engine's promise does not depend on
+    tree = TreeFlows(prepared, metrics, loads) if prepared.layout is not None else None
+    tree_readings = tree is not None and isinstance(policy, EnginePolicy) and policy.tree
 
     def changed(load: _Load, before: float) -> None:
         nonlocal site, uncontrolled, site_changed, loads_changed
         if load.draw_w != before:
+            if tree is not None:
+                tree.change(load, load.draw_w - before)
             site += load.draw_w - before
             if load.spec.never_shed:
                 uncontrolled += load.draw_w - before
@@ -634,6 +808,8 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
         # The site carries what it carries until then.
         if upcoming > now:
             metrics.add(upcoming - now, site, base + uncontrolled)
+            if tree is not None:
+                tree.add(upcoming - now)
         now = upcoming
         if now >= end:
             break
@@ -661,6 +837,8 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             uncontrolled = 0.0
             for load in protected:
                 uncontrolled += load.draw_w
+            if tree is not None:
+                tree.row(row)
             site_changed = True
             if progress is not None and row % report_every == 0:
                 progress(now / end)
@@ -692,9 +870,13 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
                     cached = (load.command, measured, _reading(load, measured))
                     readings[load.spec.name] = cached
                 inputs[load.spec.name] = cached[2]
-            result = engine.step(
-                StepInput(now=now, site=SiteReading(site, now), loads=inputs, limit_terms=terms)
-            )
+            if tree_readings:
+                assert tree is not None  # noqa: S101 - tree_readings implies it
+                reading, nodes = tree.readings(site, now)
+                step = StepInput(now=now, site=reading, loads=inputs, limit_terms=terms, nodes=nodes)
+            else:
+                step = StepInput(now=now, site=SiteReading(site, now), loads=inputs, limit_terms=terms)
+            result = engine.step(step)
             for action in result.actions:
                 load = by_name[action.load_id]
                 if action.kind is ActionKind.TURN_OFF:
