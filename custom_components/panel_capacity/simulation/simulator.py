@@ -774,11 +774,11 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             if load.spec.metered and load.spec.name not in ignored:
                 loads_changed = True
 
+    # The soonest of the loads' own events, worked out again whenever a load has moved.
+    next_load = min((load.next_event for load in loads), default=math.inf)
     while True:
         # When is the next thing to happen?
-        upcoming = next_row_at
-        for load in loads:
-            upcoming = min(upcoming, load.next_event)
+        upcoming = next_row_at if next_row_at < next_load else next_load
         if effects and effects[0][0] < upcoming:
             upcoming = effects[0][0]
         sample_at = math.inf
@@ -800,10 +800,14 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
                 sample = max(last_index + 1, math.ceil((max(now, band.until) - phase) / period - 1e-9))
                 sample_at = phase + sample * period
             # A sample time already passed by rounding is taken now.
-            sample_at = max(sample_at, now)
-            upcoming = min(upcoming, sample_at)
-        upcoming = min(upcoming, end)
-        upcoming = max(upcoming, now)
+            if sample_at < now:
+                sample_at = now
+            if sample_at < upcoming:
+                upcoming = sample_at
+        if upcoming > end:
+            upcoming = end
+        if upcoming < now:
+            upcoming = now
 
         # The site carries what it carries until then.
         if upcoming > now:
@@ -815,11 +819,13 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             break
 
         # The plant moves: actuators follow commands, a new row, thermostats and cars.
+        moved = False
         while effects and effects[0][0] <= now:
             _, _, load, value = heapq.heappop(effects)
             before = load.draw_w
             load.set_effective(now, value)
             changed(load, before)
+            moved = True
         if now >= next_row_at and row + 1 < rows:
             row += 1
             base = base_rows[row]
@@ -828,6 +834,7 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
                 energy = column[row]
                 if energy > 0:
                     before = load.draw_w
+                    moved = True
                     load.demand(now, energy * durations[row] / HOUR_S)
                     if load.draw_w != before and load.spec.metered and load.spec.name not in ignored:
                         loads_changed = True
@@ -842,11 +849,15 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             site_changed = True
             if progress is not None and row % report_every == 0:
                 progress(now / end)
-        for load in loads:
-            if load.next_event <= now:
-                before = load.draw_w
-                load.on_event(now)
-                changed(load, before)
+        if moved:
+            next_load = min([load.next_event for load in loads], default=math.inf)
+        if next_load <= now:
+            for load in loads:
+                if load.next_event <= now:
+                    before = load.draw_w
+                    load.on_event(now)
+                    changed(load, before)
+            next_load = min([load.next_event for load in loads], default=math.inf)
 
         # The meter is read, and the engine asked, unless it has promised to stay quiet.
         if engine is not None and now == sample_at:
