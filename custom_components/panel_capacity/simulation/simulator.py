@@ -778,7 +778,7 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
     next_load = min((load.next_event for load in loads), default=math.inf)
     while True:
         # When is the next thing to happen?
-        upcoming = next_row_at if next_row_at < next_load else next_load
+        upcoming = next_row_at if next_row_at < next_load else next_load  # noqa: FURB136 - no call
         if effects and effects[0][0] < upcoming:
             upcoming = effects[0][0]
         sample_at = math.inf
@@ -800,13 +800,14 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
                 sample = max(last_index + 1, math.ceil((max(now, band.until) - phase) / period - 1e-9))
                 sample_at = phase + sample * period
             # A sample time already passed by rounding is taken now.
-            if sample_at < now:
+            # (Comparisons, not min and max: this runs at every event, and a call costs more.)
+            if sample_at < now:  # noqa: PLR1730
                 sample_at = now
-            if sample_at < upcoming:
+            if sample_at < upcoming:  # noqa: PLR1730
                 upcoming = sample_at
-        if upcoming > end:
+        if upcoming > end:  # noqa: PLR1730
             upcoming = end
-        if upcoming < now:
+        if upcoming < now:  # noqa: PLR1730
             upcoming = now
 
         # The site carries what it carries until then.
