@@ -426,8 +426,6 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             "value": data.get("value"),
             "site_power_w": action.site_w,
             "limit_w": action.limit_w,
-            "node_id": action.node_id,
-            "conductor": action.conductor.value if action.conductor is not None else None,
             "success": success,
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)

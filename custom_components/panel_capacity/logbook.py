@@ -18,7 +18,6 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.translation import async_get_cached_translations
 
 from .const import DOMAIN, EVENT_ACTION, EVENT_ALERT, EVENT_RESERVATION
-from .engine import ROOT
 
 CATEGORY = "logbook"
 
@@ -51,12 +50,7 @@ def describe_action(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, s
     """A load was switched off or on, or set to a level: name, message and its actuator."""
     words = _Words(hass)
     power = {"site_kw": _kilowatts(data.get("site_power_w")), "limit_kw": _kilowatts(data.get("limit_w"))}
-    reason_key = str(data.get("reason"))
-    where = _constraint(hass, data)
-    if reason_key == "over_limit" and where is not None:
-        reason = words("reason.over_constraint_limit", constraint=where, **power)
-    else:
-        reason = words(f"reason.{reason_key}", **power)
+    reason = words(f"reason.{data.get('reason')}", **power)
     what = words(f"action.{data.get('action')}", level_kw=_kilowatts(data.get("level_w")), reason=reason)
     if data.get("success") is False:
         what = words("failed", action=what)
@@ -67,19 +61,6 @@ def describe_action(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, s
     if data.get("entity_id"):
         described[LOGBOOK_ENTRY_ENTITY_ID] = str(data["entity_id"])
     return described
-
-
-def _constraint(hass: HomeAssistant, data: Mapping[str, Any]) -> str | None:
-    """The subpanel, leg or phase an action answered to ("Garage", "House L1"); None: the site's total."""
-    node_id, conductor = data.get("node_id"), data.get("conductor")
-    if node_id in (None, ROOT) and not conductor:
-        return None
-    entry = hass.config_entries.async_get_entry(str(data.get("entry_id")))
-    name = str(node_id)
-    if entry is not None:
-        subentry = entry.subentries.get(str(node_id))
-        name = subentry.title if subentry is not None else entry.title
-    return f"{name} {str(conductor).upper()}" if conductor else name
 
 
 def _about_panel(
