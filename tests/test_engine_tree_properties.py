@@ -7,7 +7,7 @@ known load shows cannot be protected, and the README says so.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from custom_components.panel_capacity.engine import (
     ROOT,
@@ -182,16 +182,92 @@ def check_shed(plant: TreePlant, action, limits: dict, before: dict, *, in_fligh
     assert in_flight or estimated or before[key] > limits[key][0], (action, before)
 
 
+def guessed_below(plant: TreePlant, node_id: str) -> bool:
+    """Whether an estimate of this node must guess how something below it splits over its legs.
+
+    A node below it that measures only its total on several conductors is
+    taken as its known loads on their own legs plus an equal share of the
+    rest: what the rest really draws on each leg cannot be known.
+    """
+    for child, parent in plant.parent.items():
+        if parent != node_id:
+            continue
+        mode = plant.metered.get(child, "none")
+        if mode == "total" and len(plant.conductors[child]) > 1:
+            return True
+        if mode == "none" and guessed_below(plant, child):
+            return True
+    return False
+
+
 def check_restore(plant: TreePlant, by_id: dict, actions, limits: dict) -> None:
-    """A restore or raise never takes any constraint on the path of any load acted on over its limit."""
+    """A restore or raise never takes any constraint on the path of any load acted on over its limit.
+
+    Over the truth wherever the engine can know it: measured, or estimated from
+    what is known exactly. Where an estimate has to guess a metered child's
+    split over its legs, over what the engine itself projects.
+    """
+    projected = {
+        (node.node_id, constraint.conductor): constraint.projected_w
+        for node in plant.engine.status().nodes.values()
+        for constraint in (node.total, *node.conductors.values())
+    }
     for action in actions:
         for key in path_of(plant, by_id[action.load_id]):
             limit, source = limits[key]
-            if source is not FlowSource.NOT_MEASURED:
+            if source is FlowSource.NOT_MEASURED:
+                continue
+            if source is FlowSource.ESTIMATED and key[1] is not None and guessed_below(plant, key[0]):
+                seen = projected[key]
+                assert seen is not None, key
+                assert seen <= limit + 1e-6, (key, action)
+            else:
                 assert true_flow(plant, key) <= limit + 1e-6, (key, action)
 
 
+# Found by the property: a subpanel without a meter (n0) over a circuit that measures only its
+# total (n1), whose unexplained 574 W is all on L1; the engine, taking it as half on each leg,
+# restores a load and n0's L1 is truly 37.5 W over. It is held to its own projection there.
+GUESSED_SPLIT = (
+    PanelConfig(rating_a=60, voltage_v=240),
+    ControlSettings(margin_w=0, hysteresis_w=0, restore_holdoff_s=0, staleness_s=600),
+    [
+        NodeConfig(node_id="n0", rating_a=60),
+        NodeConfig(node_id="n1", rating_a=15, parent_id="n0"),
+        NodeConfig(node_id="n2", rating_a=15),
+        NodeConfig(node_id="n3", rating_a=15),
+    ],
+    [
+        LoadConfig(
+            load_id="m0",
+            kind=LoadKind.MODULATED,
+            min_w=95,
+            max_w=4475,
+            step_w=240,
+            allow_off=False,
+            never_shed=True,
+            node_id="n0",
+        ),
+        LoadConfig(load_id="s1", nominal_w=3177, node_id="n2", conductors=(Conductor.L2,)),
+        LoadConfig(load_id="s2", nominal_w=210, node_id="n1"),
+        LoadConfig(load_id="s3", nominal_w=208, never_shed=True, node_id="n3"),
+        LoadConfig(
+            load_id="m4",
+            kind=LoadKind.MODULATED,
+            max_w=2881,
+            allow_off=False,
+            never_shed=True,
+            node_id="n0",
+            conductors=(Conductor.L1,),
+        ),
+    ],
+    {ROOT: TOTAL, "n0": NONE, "n1": TOTAL, "n2": TOTAL, "n3": TOTAL},
+    [(3, {("n1", Conductor.L1): 574.0})],
+)
+
+
 @given(trees())
+@example(GUESSED_SPLIT)
 @PROFILE
 def test_tree_invariants(tree) -> None:
     panel, control, nodes, loads, metered, profile = tree
