@@ -140,7 +140,8 @@ async def test_a_leg_over_its_limit_while_the_total_is_under_within_the_first_mi
         elif (
             event.event_type == EVENT_ACTION
             and event.data["reason"] == "over_limit"
-            and event.data["limit_w"] == 9600  # a leg's limit
+            and (event.data["node_id"], event.data["limit_w"]) == ("main", 9600)
+            and event.data["conductor"] in ("l1", "l2")
             and seen["total"] < 19200
         ):
             leg_sheds.append(dict(event.data))
