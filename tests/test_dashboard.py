@@ -29,6 +29,24 @@ def referenced(node: object) -> set[str]:
     return {text for text in referenced_strings(node) if ENTITY_ID.match(text)}
 
 
+def names(node: object) -> list[object]:
+    """Every card's or row's name, as YAML reads it."""
+    if isinstance(node, dict):
+        own = [node["name"]] if "name" in node else []
+        return own + [name for value in node.values() for name in names(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in names(value)]
+    return []
+
+
+def test_every_name_on_the_dashboard_is_text() -> None:
+    """A name YAML reads as something else (On, Yes, No: a boolean) would show the entity's own name."""
+    config = yaml.safe_load(DASHBOARD.read_text(encoding="utf-8"))
+    found = names(config)
+    assert len(found) > 40
+    assert [name for name in found if not isinstance(name, str)] == []
+
+
 def referenced_strings(node: object) -> set[str]:
     """Every string in the dashboard."""
     if isinstance(node, dict):
