@@ -10,10 +10,11 @@ kitchen on L1 and laundry on L2 (see sensor.py), and measured at the main
 feed in all and on each leg. A 40 A garage subpanel (32 A a leg, 7.68 kW),
 measured by its own total, holds the EV charger (240 V) and a space heater
 (120 V, L1). The heat pump and the water heater (240 V) are on the main panel.
-The legs are unbalanced, so within the first minutes the laundry takes L2 over
-its limit while the total is under its own, and the EV charger (on both legs)
-is turned down while the space heater on L1, less important, is left alone;
-later the kitchen takes L1 over and the space heater is shed.
+At the first start everything is on: the garage is over its limit at once (the
+space heater is shed, the EV charger turned down). The legs are unbalanced, so
+about a minute later the laundry takes L2 over its limit while the total is
+under its own, and the EV charger (on both legs) is turned down for L2; about six
+minutes in, the kitchen takes L1 over and the space heater (on L1) is shed for it.
 
 A configuration made by an earlier demo (one panel measured by its total,
 three loads) is left as it is: the integration migrates its entry.
