@@ -84,6 +84,9 @@ async def test_sheds_least_important_and_restores(
         "value": 11,
         "site_power_w": 8640,
         "limit_w": 7680,
+        "node_id": "main",
+        "node": "Main panel",
+        "conductor": None,
         "success": True,
     }
     # Our own command is not mistaken for a person's.

@@ -81,6 +81,16 @@ async def test_every_event_has_words(hass: HomeAssistant, loaded_entry: MockConf
         ]
         == "was switched back on: room under the limit again (9.1 kW against 7.7 kW)"
     )
+    # A shed for a leg or a subpanel says where the limit was (events of earlier versions do not).
+    shed = action | {"action": "turn_off", "reason": "over_limit", "success": True}
+    wheres = [
+        ({"node_id": "main", "node": "Main panel", "conductor": None}, "over the limit (9.1 kW"),
+        ({"node_id": "main", "node": "Main panel", "conductor": "l2"}, "over the limit on L2 (9.1 kW"),
+        ({"node_id": "01GARAGE", "node": "Garage", "conductor": None}, "over the limit of Garage (9.1 kW"),
+        ({"node_id": "01GARAGE", "node": "Garage", "conductor": "l1"}, "over the limit of Garage on L1 ("),
+    ]
+    for where, words in wheres:
+        assert describe_action(hass, shed | where)["message"].startswith(f"was switched off: {words}")
     for reason in ("retry", "released"):
         message = describe_action(hass, action | {"action": "turn_on", "reason": reason})["message"]
         assert "{" not in message

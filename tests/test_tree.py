@@ -78,13 +78,17 @@ async def test_leg_over_while_the_total_is_under_sheds_a_load_on_that_leg(
     assert [(event.data["entity_id"], event.data["reason"]) for event in actions] == [(KETTLE, "over_limit")]
     assert actions[0].data["limit_w"] == 9600
     assert actions[0].data["site_power_w"] == pytest.approx(9740, abs=1)
+    assert (actions[0].data["node_id"], actions[0].data["conductor"]) == ("main", "l1")
     assert float(state_of(LEG_L1)) * 120 == pytest.approx(7940, abs=1)
 
 
 async def test_subpanel_over_while_the_main_has_room_sheds_inside_the_subpanel(
     hass: HomeAssistant, loaded_tree: MockConfigEntry, state_of
 ) -> None:
+    actions = async_capture_events(hass, EVENT_ACTION)
     await set_number(hass, GARAGE_BASE, 3720)  # the garage: 12,000 W over 11,520 W; the legs have room
+    assert [(event.data["node"], event.data["conductor"]) for event in actions] == [("Garage", None)]
+    assert actions[0].data["node_id"] == GARAGE_ID
     # The kettle and the heater are less important but not in the garage.
     assert state_of(HEATER) == "on"
     assert state_of(KETTLE) == "on"

@@ -426,6 +426,10 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             "value": data.get("value"),
             "site_power_w": action.site_w,
             "limit_w": action.limit_w,
+            # Where that power and that limit are: the panel or a subpanel, its total or a leg.
+            "node_id": action.node_id,
+            "node": self.node_name(action.node_id),
+            "conductor": None if action.conductor is None else action.conductor.value,
             "success": success,
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)

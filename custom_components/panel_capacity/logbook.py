@@ -18,6 +18,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.translation import async_get_cached_translations
 
 from .const import DOMAIN, EVENT_ACTION, EVENT_ALERT, EVENT_RESERVATION
+from .engine import ROOT
 
 CATEGORY = "logbook"
 
@@ -46,11 +47,22 @@ class _Words:
             return text
 
 
+def _reason_key(data: Mapping[str, Any]) -> str:
+    """The words for why: a shed says where the limit was, unless it was the panel's total."""
+    reason = str(data.get("reason"))
+    if reason != "over_limit":
+        return reason
+    leg = "_leg" if data.get("conductor") else ""
+    node = "_node" if data.get("node_id", ROOT) != ROOT else ""
+    return f"{reason}{node}{leg}"
+
+
 def describe_action(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
     """A load was switched off or on, or set to a level: name, message and its actuator."""
     words = _Words(hass)
     power = {"site_kw": _kilowatts(data.get("site_power_w")), "limit_kw": _kilowatts(data.get("limit_w"))}
-    reason = words(f"reason.{data.get('reason')}", **power)
+    where = {"node": str(data.get("node")), "conductor": str(data.get("conductor") or "").upper()}
+    reason = words(f"reason.{_reason_key(data)}", **power, **where)
     what = words(f"action.{data.get('action')}", level_kw=_kilowatts(data.get("level_w")), reason=reason)
     if data.get("success") is False:
         what = words("failed", action=what)

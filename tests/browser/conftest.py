@@ -139,8 +139,10 @@ def page(browser: Browser, home_assistant: str) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str, readme: str | None = None, dialog: bool = False) -> Path:
-    """Save a screenshot under out/screenshots (and return its path).
+def screenshot(
+    page: Page, name: str, readme: str | None = None, dialog: bool = False, whole: bool = True
+) -> Path:
+    """Save a screenshot under out/screenshots (and return its path): the whole page, or what is in view.
 
     With PANEL_CAPACITY_README_SHOTS=1, a step named ``readme`` also refreshes the README's copy
     in tests/browser/screenshots; a ``dialog`` is cut to the middle of the 1280 px page, where
@@ -148,9 +150,9 @@ def screenshot(page: Page, name: str, readme: str | None = None, dialog: bool = 
     """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=whole)
     if readme and os.environ.get("PANEL_CAPACITY_README_SHOTS"):
         size = page.viewport_size
         clip = {"x": 330, "y": 0, "width": 620, "height": size["height"]} if dialog and size else None
-        page.screenshot(path=str(README_SHOTS / f"{readme}.png"), full_page=clip is None, clip=clip)  # type: ignore[arg-type]
+        page.screenshot(path=str(README_SHOTS / f"{readme}.png"), full_page=whole and clip is None, clip=clip)  # type: ignore[arg-type]
     return path
