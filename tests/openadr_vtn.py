@@ -11,6 +11,11 @@ plays the part a utility's server plays for our client:
   ``targetType``/``targetValues`` in 3.0.1, ``skip``, ``limit``, ``active``);
 * ``POST /reports``, ``GET /reports``, ``GET/PUT/DELETE /reports/{id}`` with the
   spec's required fields checked;
+* ``GET /vens`` (``venName``), ``GET /vens/{id}`` and ``POST /vens``: a VEN sees
+  only its own ven objects (Definition.md, Object Privacy) and may create one
+  (3.1.0: a ``VEN_VEN_REQUEST``, which cannot carry targets: only the business
+  logic grants them; 409 when its client or the name has one already), as the
+  reference VTN does;
 * ``GET /notifiers`` (3.1.0: webhooks only, no MQTT).
 
 Programs and events are written by the test through Python methods (the
@@ -39,7 +44,8 @@ bearer token gets 401, one with an unknown, revoked or expired token 403
 (``bad_token_status``), both as problem JSON.
 
 Faults for client tests: :meth:`FakeVtn.fail_next`, :meth:`FakeVtn.malformed_next`,
-:meth:`FakeVtn.oversized_next`, :meth:`FakeVtn.drop_next`, and the attributes
+:meth:`FakeVtn.oversized_next`, :meth:`FakeVtn.drop_next`, :meth:`FakeVtn.restart`
+(an in-memory VTN restarted: everything it stored is gone), and the attributes
 ``down`` (every request gets 503 problem JSON with ``Retry-After: 30``; the
 socket still accepts connections; leave ``serve()`` for a refused connection),
 ``delay_s``, ``reject_credentials``, ``supports_delete_reports`` and ``clock_shift_s``.
@@ -249,6 +255,7 @@ class FakeVtn:
         max_page: int = MAX_LIMIT,
         scopes: Sequence[str] | None = None,
         ven_targets: list[Any] | None = None,
+        ven_registered: bool = True,
         enforce_ven_targets: bool = False,
         targets_query_keeps_untargeted: bool = False,
         auth_server: bool | None = None,
@@ -265,7 +272,10 @@ class FakeVtn:
 
         ``ven_targets`` are the targets the business logic 'granted' the VEN
         through its ven object (default: the VEN's name, as a string in 3.1.0
-        and as ``{"type": "VEN_NAME", "values": [name]}`` in 3.0.1). They are
+        and as ``{"type": "VEN_NAME", "values": [name]}`` in 3.0.1); with
+        ``ven_registered`` (the default) the business logic has created that
+        ven object, otherwise there is none until someone creates it. The
+        targets granted are those of the ven objects of the requesting client,
         only used with ``enforce_ven_targets`` (Definition.md, Object Privacy:
         a targeted event is visible when the request's targets, intersected with
         the granted ones, or the granted ones when the request has none, match
@@ -287,7 +297,6 @@ class FakeVtn:
         self.base_path = (f"/openadr3/{version}" if base_path is None else base_path).rstrip("/")
         self.max_page = max_page
         self.scopes: tuple[str, ...] = tuple(scopes or DEFAULT_VEN_SCOPES[version])
-        self.ven_targets: list[Any] = ven_targets if ven_targets is not None else self.targets_for(ven_name)
         self.enforce_ven_targets = enforce_ven_targets
         self.targets_query_keeps_untargeted = targets_query_keeps_untargeted
         self.auth_server = version == V310 if auth_server is None else auth_server
@@ -302,6 +311,8 @@ class FakeVtn:
 
         self._init_state()
         self.app = self._build_app()
+        if ven_registered:
+            self.add_ven(ven_name, ven_targets if ven_targets is not None else self.targets_for(ven_name))
 
     def _init_state(self) -> None:
         # Switches a test may flip at any time.
@@ -324,19 +335,41 @@ class FakeVtn:
         self.deleted_reports: list[Json] = []
         self.issued_tokens: list[str] = []
 
-        self.programs: dict[str, Json] = {}
-        self.events: dict[str, Json] = {}
-        self._reports: dict[str, Json] = {}
-        self._report_owner: dict[str, str] = {}
+        self._init_storage()
         self._held: list[tuple[str, Json]] = []
-        self._tokens: dict[str, _Token] = {}
         self._faults: list[_Fault] = []
-        self._counters: dict[str, int] = {}
-        self._modified: dict[tuple[str, str], datetime] = {}
         self._server: TestServer | None = None
         self._closing = asyncio.Event()
         self.port: int | None = None
         self.scheme = "http"
+
+    def _init_storage(self) -> None:
+        self.programs: dict[str, Json] = {}
+        self.events: dict[str, Json] = {}
+        self.vens: dict[str, Json] = {}
+        self._ven_owner: dict[str, str] = {}
+        self._reports: dict[str, Json] = {}
+        self._report_owner: dict[str, str] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._counters: dict[str, int] = {}
+        self._modified: dict[tuple[str, str], datetime] = {}
+
+    def restart(self, *, keep: Iterable[str] = ()) -> None:
+        """An in-memory VTN restarted: programs, events, vens, reports and tokens are gone.
+
+        ``keep`` names what the business logic has already put back, among
+        ``"programs"`` and ``"vens"`` (the same objects, with the same ids).
+        Ids start again from "0", as a fresh store counts them.
+        """
+        kept = {name: copy.deepcopy(getattr(self, name)) for name in keep}
+        owners = dict(self._ven_owner)
+        self._init_storage()
+        for name, objects in kept.items():
+            getattr(self, name).update(objects)
+            if name == "vens":
+                self._ven_owner = {ven_id: owners[ven_id] for ven_id in objects}
+        for name, object_type in (("programs", "PROGRAM"), ("vens", "VEN")):
+            self._counters[object_type] = len(getattr(self, name))
 
     # --- serving ---------------------------------------------------------------------------------
 
@@ -394,6 +427,9 @@ class FakeVtn:
             ("GET", "/reports/{object_id}", self._get_report),
             ("PUT", "/reports/{object_id}", self._update_report),
             ("DELETE", "/reports/{object_id}", self._delete_report),
+            ("GET", "/vens", self._search_vens),
+            ("POST", "/vens", self._create_ven),
+            ("GET", "/vens/{object_id}", self._get_ven),
             ("GET", "/notifiers", self._notifiers),
         ]
         for method, path, handler in routes:
@@ -407,6 +443,41 @@ class FakeVtn:
         if self.version == V310:
             return list(names)
         return [{"type": target_type, "values": list(names)}]
+
+    def add_ven(self, ven_name: str, targets: list[Any] | None = None, client_id: str | None = None) -> Json:
+        """Create a ven object as the business logic does (a BL_VEN_REQUEST in 3.1.0), for ``client_id``."""
+        owner = client_id or self.client_id
+        if any(v["venName"] == ven_name for v in self.vens.values()) or owner in self._ven_owner.values():
+            raise ValueError(f"a ven named {ven_name!r} or of client {owner!r} exists (409)")
+        fields: Json = {"venName": ven_name, "targets": list(targets or [])}
+        if self.version == V310:
+            fields["clientID"] = owner
+        ven = self._new_object("VEN", fields)
+        self.vens[ven["id"]] = ven
+        self._ven_owner[ven["id"]] = owner
+        return copy.deepcopy(ven)
+
+    def grant_targets(self, ven_name: str, targets: list[Any]) -> Json:
+        """The business logic updates a ven object's targets (PUT /vens/{id})."""
+        ven = next(v for v in self.vens.values() if v["venName"] == ven_name)
+        ven["targets"] = list(targets)
+        self._touch(ven)
+        return copy.deepcopy(ven)
+
+    @property
+    def ven_targets(self) -> list[Any]:
+        """The targets granted to the VEN client (those of its ven objects)."""
+        return [
+            t for rid, v in self.vens.items() if self._ven_owner[rid] == self.client_id for t in v["targets"]
+        ]
+
+    @ven_targets.setter
+    def ven_targets(self, targets: list[Any]) -> None:
+        own = [v for rid, v in self.vens.items() if self._ven_owner[rid] == self.client_id]
+        if own:
+            self.grant_targets(own[0]["venName"], targets)
+        else:
+            self.add_ven(self.ven_name, targets)
 
     def add_program(self, program_name: str, **extra: Any) -> Json:
         """Create a program as the business logic would; returns (a copy of) the stored object."""
@@ -820,7 +891,7 @@ class FakeVtn:
         if not pairs:
             return query is None or self.targets_query_keeps_untargeted
         if self.enforce_ven_targets:
-            granted = _target_pairs(self.ven_targets)
+            granted = _target_pairs(self._granted_targets(request))
             if query is None:
                 query = [(kind, value) for kind, value in granted]
             query = [q for q in query if any(_pair_matches(q, g) for g in granted)]
@@ -838,6 +909,55 @@ class FakeVtn:
             return events
         now = self.now()
         return [e for e in events if (end := _event_end(e, now)) is None or end > now]
+
+    def _granted_targets(self, request: web.Request) -> list[Any]:
+        """The targets of the ven objects of the client whose token the request carries."""
+        _scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        token = self._tokens.get(value.strip())
+        owner = token.client_id if token is not None else None
+        return [t for rid, v in self.vens.items() if self._ven_owner[rid] == owner for t in v["targets"]]
+
+    # --- ven objects over HTTP -------------------------------------------------------------------
+
+    def _own_vens(self, token: _Token) -> list[Json]:
+        return [v for rid, v in self.vens.items() if self._ven_owner[rid] == token.client_id]
+
+    async def _search_vens(self, request: web.Request) -> web.Response:
+        token = self._authorize(request, READ_SCOPES)
+        items = self._own_vens(token)
+        if "venName" in request.query:
+            items = [v for v in items if v["venName"] == request.query["venName"]]
+        return web.json_response(self._page(request, items))
+
+    async def _get_ven(self, request: web.Request) -> web.Response:
+        token = self._authorize(request, READ_SCOPES)
+        ven = self.vens.get(request.match_info["object_id"])
+        if ven is None or ven not in self._own_vens(token):
+            raise _ProblemError(404, f"no ven {request.match_info['object_id']}")
+        return web.json_response(copy.deepcopy(ven))
+
+    async def _create_ven(self, request: web.Request) -> web.Response:
+        """A VEN creates its ven object: never with targets in 3.1.0 (only BL grants them)."""
+        token = self._authorize(request, {"write_vens"})
+        try:
+            body = json.loads(await request.read())
+        except ValueError, UnicodeDecodeError:
+            raise _ProblemError(400, "the body is not JSON") from None
+        if not isinstance(body, dict) or not _short_string(body.get("venName")):
+            raise _ProblemError(400, "venName is required (1..128 characters)")
+        targets: list[Any] = []
+        if self.version == V310:
+            if body.get("objectType") == "BL_VEN_REQUEST":
+                raise _ProblemError(403, "only the business logic may send a BL_VEN_REQUEST")
+            if body.get("objectType") != "VEN_VEN_REQUEST":
+                raise _ProblemError(400, "objectType must be VEN_VEN_REQUEST")
+        elif isinstance(body.get("targets"), list):
+            targets = body["targets"]
+        try:
+            ven = self.add_ven(body["venName"], targets, token.client_id)
+        except ValueError as err:
+            raise _ProblemError(409, str(err)) from None
+        return web.json_response(ven, status=201)
 
     # --- programs and events over HTTP -----------------------------------------------------------
 
@@ -1114,6 +1234,16 @@ REJECTED_PAST = "rejected_past"  # the requested window is over
 REJECTED_INVALID = "rejected_invalid"  # no usable period or amount
 EPSILON = 1e-9
 
+# How the utility tells a VEN the fee it asks, besides the price in its availability event (User
+# Guide 8.10.2; the enumeration: IMPORT_CAPACITY_RESERVATION_FEE is "the cost per unit of power of
+# extra import capacity available for reservation"): an interval of the reservation event over the
+# request that reserves 0 kW at that fee, or carries only the fee, or lists the kW asked at that fee.
+FEE_IN_AVAILABILITY = "availability"
+FEE_AT_ZERO_KW = "zero_kw"
+FEE_ONLY = "fee_only"
+FEE_ON_THE_KW = "kw_at_fee"
+FEE_ANSWERS = (FEE_IN_AVAILABILITY, FEE_AT_ZERO_KW, FEE_ONLY, FEE_ON_THE_KW)
+
 
 @dataclass(slots=True)
 class Window:
@@ -1133,7 +1263,7 @@ class Reservation:
     interval_id: int
     start: datetime
     end: datetime
-    kw: float
+    kw: float | None  # None: a quote that names only the fee
     fee: float
 
 
@@ -1191,7 +1321,16 @@ class CapacityUtility:
     (``prune_expired``; ``now`` defaults to the VTN's clock), and a request
     whose window is over is not granted (``rejected_past``).
 
-    The reservation event does not exist before the first grant; once every
+    ``withdraw_on_delete=False`` plays a VTN without such business logic (the
+    reference VTN): a deleted report is gone, but its grant stays listed.
+    ``fee_answer`` says how a fee too low is answered besides the availability
+    (see FEE_ANSWERS): with anything but ``availability`` the reservation event
+    also lists the refused request's interval, at 0 kW, with only the fee, or
+    with the kW asked, at the price asked; such a quote answers the latest
+    report and is gone with the next. ``announce_availability=False`` keeps the
+    availability event unposted (the utility still decides against its windows).
+
+    The reservation event does not exist before the first grant or quote; once every
     reservation is gone it stays, with an empty ``intervals`` list. Pieces a
     grant split off merge back when the capacity returns; the windows the
     utility was given never merge. Every decision is kept in ``decisions``
@@ -1214,6 +1353,9 @@ class CapacityUtility:
         subscription_start: datetime | None = None,
         prune_expired: bool = True,
         now: Callable[[], datetime] | None = None,
+        withdraw_on_delete: bool = True,
+        fee_answer: str = FEE_IN_AVAILABILITY,
+        announce_availability: bool = True,
     ) -> None:
         """Nothing is posted until :meth:`install`.
 
@@ -1227,6 +1369,12 @@ class CapacityUtility:
         self.currency = currency
         self.subscription_start = subscription_start or datetime(2025, 1, 1, tzinfo=UTC)
         self.prune_expired = prune_expired
+        if fee_answer not in FEE_ANSWERS:
+            raise ValueError(f"fee_answer must be one of {FEE_ANSWERS}")
+        self.withdraw_on_delete = withdraw_on_delete
+        self.fee_answer = fee_answer
+        self.announce_availability = announce_availability
+        self.quotes: list[Reservation] = []  # fees asked for the latest report's refused intervals
         self.now: Callable[[], datetime] = now or vtn.now
         self.windows: list[Window] = []
         self._edges: set[datetime] = set()
@@ -1255,7 +1403,11 @@ class CapacityUtility:
         return descriptor
 
     def install(self) -> None:
-        """Post the subscription and availability events and take over the VTN's report hooks."""
+        """Post the subscription and availability events and take over the VTN's report hooks.
+
+        After the VTN's :meth:`FakeVtn.restart`, installing again posts them anew.
+        """
+        self.reservation_event_id = None
         subscription = self.vtn.add_event(
             self.program_id,
             eventName="capacity_subscription",
@@ -1269,7 +1421,9 @@ class CapacityUtility:
             intervals=[self._subscription_interval()],
         )
         self.subscription_event_id = subscription["id"]
-        self.availability_event_id = self.vtn.add_event(self.program_id, **self._availability_fields())["id"]
+        if self.announce_availability:
+            availability = self.vtn.add_event(self.program_id, **self._availability_fields())
+            self.availability_event_id = availability["id"]
         self.vtn.on_report = self.handle_report
         self.vtn.on_report_deleted = self.handle_report_deleted
 
@@ -1325,7 +1479,9 @@ class CapacityUtility:
         fields["intervals"] = intervals
         return fields
 
-    def _publish_availability(self) -> Json:
+    def _publish_availability(self) -> Json | None:
+        if not self.announce_availability:
+            return None
         if self.availability_event_id is None:
             raise RuntimeError("install() first")
         return self.vtn.update_event(self.availability_event_id, replace=True, **self._availability_fields())
@@ -1339,11 +1495,11 @@ class CapacityUtility:
                 "id": index,
                 "intervalPeriod": _period(r.start, r.end),
                 "payloads": [
-                    {"type": IMPORT_RESERVATION, "values": [r.kw]},
+                    *([{"type": IMPORT_RESERVATION, "values": [r.kw]}] if r.kw is not None else []),
                     {"type": IMPORT_RESERVATION_FEE, "values": [r.fee]},
                 ],
             }
-            for index, r in enumerate(self.reservations)
+            for index, r in enumerate([*self.reservations, *self.quotes])
         ]
         fields: Json = {
             "eventName": "capacity_reservation",
@@ -1437,18 +1593,33 @@ class CapacityUtility:
             return
         report_id = str(report["id"])
         released = self._release(report_id)
+        quoted, self.quotes = bool(self.quotes), []
         granted = False
         for request in requests:
             decision = self._decide(report_id, request)
             self.decisions.append(decision)
             granted = granted or decision.outcome == GRANTED
-        if granted or released:
+            if decision.outcome == DENIED_FEE and self.fee_answer != FEE_IN_AVAILABILITY:
+                self.quotes.append(self._quote(report_id, request))
+        if granted or released or quoted or self.quotes:
             self._publish_reservations()
         self._publish_availability()
 
+    def _quote(self, report_id: str, request: _Request) -> Reservation:
+        """The fee asked for a refused interval, as the reservation event lists it (see ``fee_answer``)."""
+        assert request.start is not None
+        assert request.end is not None
+        covering = self._covering(request.start, request.end) or []
+        price = max((w.price for w in covering), default=0.0)
+        kw = {FEE_AT_ZERO_KW: 0.0, FEE_ONLY: None, FEE_ON_THE_KW: request.kw}[self.fee_answer]
+        return Reservation(report_id, request.interval_id or 0, request.start, request.end, kw, price)
+
     def handle_report_deleted(self, report: Json) -> None:
-        """A report was deleted: its reservations end and their capacity is on offer again."""
-        if self._release(str(report.get("id"))):
+        """A report was deleted: its reservations end and their capacity is on offer again.
+
+        Unless ``withdraw_on_delete`` is off: then nothing changes (the grant stays listed).
+        """
+        if self.withdraw_on_delete and self._release(str(report.get("id"))):
             self._publish_reservations()
             self._publish_availability()
 

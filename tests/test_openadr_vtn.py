@@ -16,6 +16,9 @@ import pytest
 from .openadr_vtn import (
     DENIED_CAPACITY,
     DENIED_FEE,
+    FEE_AT_ZERO_KW,
+    FEE_ON_THE_KW,
+    FEE_ONLY,
     GRANTED,
     REJECTED_GRID,
     REJECTED_PAST,
@@ -1298,3 +1301,161 @@ async def test_request_log(http: aiohttp.ClientSession) -> None:
         ("GET", "/events", {"programID": "0", "targets": ["a", "b"]}),
         ("GET", "/elsewhere", {}),
     ]
+
+
+# --- ven objects, restarts and what a utility may do differently ------------------------------------
+
+
+async def test_ven_objects(http: aiohttp.ClientSession) -> None:
+    vtn = FakeVtn(ven_registered=False, enforce_ven_targets=True)
+    program = vtn.add_program("capacity")
+    vtn.add_event(program["id"], eventName="mine", targets=["home-1"])
+    async with vtn.serve() as url:
+        token = await get_token(http, url)
+        assert (await call(http, "GET", f"{url}/vens?venName=home-1", token)).body == []
+        bl = {"objectType": "BL_VEN_REQUEST", "venName": "home-1", "clientID": "ha-ven", "targets": ["x"]}
+        assert (await call(http, "POST", f"{url}/vens", token, json=bl)).status == 403
+        assert (await call(http, "POST", f"{url}/vens", token, json={"venName": "home-1"})).status == 400
+        assert (await call(http, "POST", f"{url}/vens", token, data="not json")).status == 400
+        assert (
+            await call(http, "POST", f"{url}/vens", token, json={"objectType": "VEN_VEN_REQUEST"})
+        ).status == 400
+        own = {"objectType": "VEN_VEN_REQUEST", "venName": "home-1", "targets": ["sneaky"]}
+        created = await call(http, "POST", f"{url}/vens", token, json=own)
+        assert created.status == 201
+        assert {k: created.body[k] for k in ("id", "objectType", "venName", "clientID", "targets")} == {
+            "id": "0",
+            "objectType": "VEN",
+            "venName": "home-1",
+            "clientID": "ha-ven",
+            "targets": [],  # only the business logic grants targets
+        }
+        assert (await call(http, "POST", f"{url}/vens", token, json=own)).status == 409
+        assert (await call(http, "GET", f"{url}/vens/0", token)).body["venName"] == "home-1"
+        assert await _event_ids(http, url, token) == []  # registered, but granted nothing
+        vtn.grant_targets("home-1", ["home-1"])
+        assert await _event_ids(http, url, token) == ["0"]
+        # Another client sees neither the ven object nor what it was granted.
+        vtn.client_id, vtn.client_secret = "other-ven", OTHER_SECRET
+        other = await get_token(http, url, client_id="other-ven", client_secret=OTHER_SECRET)
+        assert (await call(http, "GET", f"{url}/vens", other)).body == []
+        assert (await call(http, "GET", f"{url}/vens/0", other)).status == 404
+        assert await _event_ids(http, url, other) == []
+        assert vtn.ven_targets == []
+        vtn.ven_name = "home-2"
+        vtn.ven_targets = ["home-2"]  # the business logic registers it, with a target
+        assert [(v["venName"], v["targets"]) for v in vtn.vens.values()] == [
+            ("home-1", ["home-1"]),
+            ("home-2", ["home-2"]),
+        ]
+    with pytest.raises(ValueError, match="exists"):
+        vtn.add_ven("home-1")
+
+
+async def test_ven_objects_301(http: aiohttp.ClientSession) -> None:
+    vtn = FakeVtn("3.0.1", ven_registered=False)
+    async with vtn.serve() as url:
+        token = await get_token(http, url)
+        targets = [{"type": "GROUP", "values": ["g"]}]
+        created = await call(
+            http, "POST", f"{url}/vens", token, json={"venName": "home-1", "targets": targets}
+        )
+        assert created.status == 201
+        assert created.body["targets"] == targets  # 3.0.1 let a VEN write its targets
+        assert "clientID" not in created.body
+
+
+async def test_restart_loses_what_was_stored(http: aiohttp.ClientSession) -> None:
+    vtn, _utility = utility_vtn()
+    async with vtn.serve() as url:
+        token = await get_token(http, url)
+        assert (await call(http, "GET", f"{url}/vens", token)).body != []
+        vtn.restart(keep=["programs"])
+        assert (await call(http, "GET", f"{url}/events", token)).status == 403  # tokens are gone too
+        token = await get_token(http, url)
+        assert (await call(http, "GET", f"{url}/events?programID=0", token)).body == []
+        assert [p["programName"] for p in (await call(http, "GET", f"{url}/programs", token)).body] == [
+            "capacity"
+        ]
+        assert (await call(http, "GET", f"{url}/vens", token)).body == []
+        assert vtn.add_program("second")["id"] == "1"  # counted on from what was kept
+        vtn.add_ven("home-1", ["home-1"])
+        vtn.restart(keep=["vens"])
+        assert vtn.programs == {}
+        assert [v["venName"] for v in vtn.vens.values()] == ["home-1"]
+        vtn.restart()
+        assert (vtn.programs, vtn.events, vtn.vens, vtn.reports) == ({}, {}, {}, [])
+
+
+def _fee_utility(**options: Any) -> tuple[FakeVtn, CapacityUtility]:
+    vtn = FakeVtn()
+    program = vtn.add_program("capacity")
+    utility = CapacityUtility(
+        vtn,
+        program_id=program["id"],
+        ven_name="home-1",
+        subscription_kw=6.0,
+        availability=AVAILABILITY,
+        **options,
+    )
+    utility.install()
+    return vtn, utility
+
+
+@pytest.mark.parametrize(
+    ("fee_answer", "payloads"),
+    [
+        (
+            FEE_AT_ZERO_KW,
+            [
+                {"type": "IMPORT_CAPACITY_RESERVATION", "values": [0.0]},
+                {"type": "IMPORT_CAPACITY_RESERVATION_FEE", "values": [0.5]},
+            ],
+        ),
+        (FEE_ONLY, [{"type": "IMPORT_CAPACITY_RESERVATION_FEE", "values": [0.5]}]),
+        (
+            FEE_ON_THE_KW,
+            [
+                {"type": "IMPORT_CAPACITY_RESERVATION", "values": [3.0]},
+                {"type": "IMPORT_CAPACITY_RESERVATION_FEE", "values": [0.5]},
+            ],
+        ),
+    ],
+)
+async def test_utility_asks_its_fee_in_the_reservation_event(
+    http: aiohttp.ClientSession, fee_answer: str, payloads: list[dict[str, Any]]
+) -> None:
+    vtn, utility = _fee_utility(fee_answer=fee_answer, announce_availability=False)
+    async with vtn.serve() as url:
+        token = await get_token(http, url)
+        assert set(by_name((await call(http, "GET", f"{url}/events", token)).body)) == {
+            "capacity_subscription"
+        }
+        await call(http, "POST", f"{url}/reports", token, json=request_report("0", T0, HOUR, 3.0, 0.2))
+        events = by_name((await call(http, "GET", f"{url}/events", token)).body)
+        [quote] = events["capacity_reservation"]["intervals"]
+        assert quote["intervalPeriod"] == {"start": stamp(T0), "duration": "PT1H"}
+        assert quote["payloads"] == payloads
+        assert utility.reservations == []
+        # The next report answers again: the quote is gone, the grant listed.
+        await call(http, "POST", f"{url}/reports", token, json=request_report("0", T0, HOUR, 3.0, 0.5))
+        events = by_name((await call(http, "GET", f"{url}/events", token)).body)
+        assert [i["payloads"][0]["values"] for i in events["capacity_reservation"]["intervals"]] == [[3.0]]
+        assert [d.outcome for d in utility.decisions] == [DENIED_FEE, GRANTED]
+    with pytest.raises(ValueError, match="fee_answer"):
+        _fee_utility(fee_answer="by post")
+
+
+async def test_utility_that_keeps_the_grant_of_a_deleted_report(http: aiohttp.ClientSession) -> None:
+    vtn, utility = _fee_utility(withdraw_on_delete=False)
+    async with vtn.serve() as url:
+        token = await get_token(http, url)
+        created = await call(
+            http, "POST", f"{url}/reports", token, json=request_report("0", T0, HOUR, 3.0, 0.5)
+        )
+        before = by_name((await call(http, "GET", f"{url}/events", token)).body)["capacity_reservation"]
+        assert (await call(http, "DELETE", f"{url}/reports/{created.body['id']}", token)).status == 200
+        after = by_name((await call(http, "GET", f"{url}/events", token)).body)["capacity_reservation"]
+        assert after == before  # nothing withdrew the grant
+        assert len(utility.reservations) == 1
+        assert vtn.reports == []
