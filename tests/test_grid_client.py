@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import json
 
 import aiohttp
 import pytest
@@ -164,3 +165,48 @@ async def test_a_number_too_long_for_python_spoils_only_itself(session: aiohttp.
         vtn.fail_next(200, body=body, path_contains="/programs")
         programs = await client_for(session, vtn, url).programs()
     assert [program.name for program in programs] == ["dycm"]
+
+
+async def test_ven_object_found_created_or_refused(session: aiohttp.ClientSession) -> None:
+    vtn = FakeVtn(ven_registered=False)
+    async with vtn.serve() as url:
+        client = client_for(session, vtn, url)
+        assert await client.find_ven("home-1") is None
+        created = await client.register_ven("home-1")
+        assert (created.name, created.client_id, created.targets) == ("home-1", "ha-ven", ())
+        assert await client.find_ven("home-1") == created
+        with pytest.raises(OpenAdrResponseError) as err:
+            await client.register_ven("home-1")  # this client has one already
+        assert err.value.status == 409
+        vtn.grant_targets("home-1", ["home-1", "feeder-7"])
+        found = await client.find_ven("home-1")
+        assert found is not None
+        assert found.targets == ("home-1", "feeder-7")
+    vtn = FakeVtn(ven_registered=False, scopes=("read_targets", "read_ven_objects", "write_reports"))
+    async with vtn.serve() as url:
+        with pytest.raises(OpenAdrNotSupportedError):
+            await client_for(session, vtn, url).register_ven("home-1")  # no write_vens
+    vtn = FakeVtn("3.0.1", ven_registered=False)
+    async with vtn.serve() as url:
+        created = await client_for(session, vtn, url).register_ven("home-1")
+        assert json.loads(vtn.recorded[-1].body) == {"venName": "home-1"}
+        assert created.client_id is None  # 3.0.1 ven objects name no client
+
+
+async def test_ven_objects_read_leniently(session: aiohttp.ClientSession) -> None:
+    vtn = FakeVtn(ven_registered=False)
+    async with vtn.serve() as url:
+        client = client_for(session, vtn, url)
+        # A lenient server's answer: one object without an id, ours under another name.
+        vtn.fail_next(
+            200,
+            body='[{"venName": "x"}, {"id": "7", "venName": "given", "clientID": "ha-ven", "targets": ["t"]}]',
+            content_type="application/json",
+            path_contains="/vens",
+        )
+        own = await client.find_ven("home-1")
+        assert own is not None
+        assert (own.ven_id, own.name, own.targets) == ("7", "given", ("t",))
+        vtn.fail_next(201, body='"created"', content_type="application/json", path_contains="/vens")
+        with pytest.raises(OpenAdrResponseError):
+            await client.register_ven("home-1")

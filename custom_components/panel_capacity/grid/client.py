@@ -3,7 +3,8 @@
 It does only what capacity management needs: OAuth2 client credentials (sent
 in the form body, as the specification's token request has them), paged
 ``GET /programs`` and ``GET /events``, ``POST /reports`` to ask for a
-reservation and ``DELETE /reports/{id}`` to withdraw one. Parsing of what comes
+reservation and ``DELETE /reports/{id}`` to withdraw one, and ``GET`` and
+``POST /vens`` for the VEN to find, or create, its own ven object. Parsing of what comes
 back is left to ``model``, which is lenient; the client guards the transport:
 timeouts, error answers (problem JSON), bodies that are not JSON or too large.
 """
@@ -19,7 +20,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from .model import GridDataError, Program, parse_program
+from .model import GridDataError, Program, Ven, parse_program, parse_ven
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +40,7 @@ HTTP_METHOD_NOT_ALLOWED = 405
 HTTP_NOT_IMPLEMENTED = 501
 HTTP_SERVER_ERROR = 500
 HTTP_BAD_REQUEST = 400
+HTTP_CONFLICT = 409
 
 
 class OpenAdrError(Exception):
@@ -337,3 +339,39 @@ class OpenAdrClient:
             if err.status in {HTTP_FORBIDDEN, HTTP_BAD_REQUEST, HTTP_NOT_FOUND}:
                 raise OpenAdrNotSupportedError(str(err), err.status) from err
             raise
+
+    async def find_ven(self, ven_name: str) -> Ven | None:
+        """Find the ven object of this VEN: the one with its name, else its client id's; None if none.
+
+        A VTN shows a VEN only its own ven objects (Definition, Object Privacy),
+        and may ignore the ``venName`` filter.
+        """
+        vens = []
+        for raw in await self._paged("/vens", {"venName": ven_name}):
+            try:
+                vens.append(parse_ven(raw))
+            except GridDataError:
+                continue
+        named = [ven for ven in vens if ven.name == ven_name]
+        own = [ven for ven in vens if ven.client_id == self._client_id]
+        return next(iter(named or own), None)
+
+    async def register_ven(self, ven_name: str) -> Ven:
+        """Create this VEN's ven object (3.1.0: a VEN_VEN_REQUEST, which carries no targets).
+
+        OpenAdrNotSupportedError when the server does not let a VEN do it;
+        OpenAdrResponseError with status 409 when a ven of that name or client exists.
+        """
+        body: dict[str, Any] = {"venName": ven_name}
+        if self.version == VERSION_310:
+            body = {"objectType": "VEN_VEN_REQUEST"} | body
+        try:
+            created = await self._call("POST", "/vens", json_body=body)
+        except OpenAdrResponseError as err:
+            if err.status in {HTTP_FORBIDDEN, HTTP_BAD_REQUEST}:
+                raise OpenAdrNotSupportedError(str(err), err.status) from err
+            raise
+        try:
+            return parse_ven(created)
+        except GridDataError as err:
+            raise OpenAdrResponseError("POST /vens: expected a ven object") from err

@@ -422,12 +422,41 @@ class Program:
     name: str
 
 
+def _with_id(raw: Any, kind: str) -> tuple[dict[str, Any], str]:
+    """An object from the server and its id; raises GridDataError when it is not one or has none."""
+    if not isinstance(raw, dict):
+        raise GridDataError(f"{kind} is not an object")
+    object_id = _object_id(raw.get("id"))
+    if object_id is None:
+        raise GridDataError(f"{kind} without an id")
+    return raw, object_id
+
+
 def parse_program(raw: Any) -> Program:
     """A program object; raises GridDataError when it has no id."""
-    if not isinstance(raw, dict):
-        raise GridDataError("program is not an object")
-    program_id = _object_id(raw.get("id"))
-    if program_id is None:
-        raise GridDataError("program without an id")
+    raw, program_id = _with_id(raw, "program")
     name = raw.get("programName")
     return Program(program_id, name[:128] if isinstance(name, str) else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Ven:
+    """A ven object: the server's record of a VEN, with the targets the utility granted it."""
+
+    ven_id: str
+    name: str
+    client_id: str | None
+    targets: tuple[str, ...]
+
+
+def parse_ven(raw: Any) -> Ven:
+    """A ven object; raises GridDataError when it has no id."""
+    raw, ven_id = _with_id(raw, "ven")
+    name = raw.get("venName")
+    client_id = raw.get("clientID")
+    return Ven(
+        ven_id=ven_id,
+        name=name[:128] if isinstance(name, str) else "",
+        client_id=client_id[:128] if isinstance(client_id, str) else None,
+        targets=target_names(raw.get("targets")),
+    )
