@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 import math
 
@@ -38,6 +39,13 @@ from custom_components.panel_capacity.grid.schedule import (
     next_change,
     next_daily_boundary,
     parse_daily_schedule,
+)
+from custom_components.panel_capacity.grid.state import (
+    Heard,
+    grid_state,
+    heard_answer,
+    heard_nothing,
+    in_force,
 )
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -548,12 +556,7 @@ def test_bad_daily_schedule_lines(text):
 
 
 def test_export_terms_from_policy_and_server():
-    export_sub = event(
-        "3",
-        [{"payloads": [payload("EXPORT_CAPACITY_SUBSCRIPTION", 5.0)]}],
-        intervalPeriod={"start": "2025-01-01T00:00:00Z", "duration": "P9999Y"},
-    )
-    terms = grid_terms(schedule_of(export_sub), GridPolicy(export_limit_w=3000.0), NOW)
+    terms = grid_terms(schedule_of(EXPORT_SUBSCRIPTION), GridPolicy(export_limit_w=3000.0), NOW)
     assert terms.export_terms == {"subscription": 5000.0, "schedule": 3000.0}
 
 
@@ -569,7 +572,7 @@ def request(start=None, hours=1, kw=5.0, fee=1.0, schedule=None, **fields) -> Re
         requested_w=kw * 1000,
         max_fee=fee,
         posted_at=NOW,
-        reservation_fp=fingerprint(schedule.reservation_fingerprint),
+        reservation_fp=fields.pop("reservation_fp", fingerprint(schedule.reservation_fingerprint)),
         availability_fp=fingerprint(schedule.availability_fingerprint),
         **fields,
     )
@@ -781,3 +784,151 @@ def test_two_requests_for_one_grant_are_decided_in_order():
             ReservationStatus.GRANTED,
             ReservationStatus.DENIED_NO_CAPACITY,
         ]
+
+
+# ------------------------------------------------- the grid's state, decided in one place
+
+DOE = event(
+    "5",
+    [
+        {"payloads": [payload("IMPORT_CAPACITY_LIMIT", 4.0), payload("EXPORT_CAPACITY_LIMIT", 3.0)]},
+        {"payloads": [payload("IMPORT_CAPACITY_LIMIT", 5.0), payload("EXPORT_CAPACITY_LIMIT", 2.0)]},
+    ],
+    intervalPeriod={"start": "2026-06-01T12:00:00Z", "duration": "PT30M"},
+)
+EXPORT_SUBSCRIPTION = event(
+    "3",
+    [{"payloads": [payload("EXPORT_CAPACITY_SUBSCRIPTION", 5.0)]}],
+    intervalPeriod={"start": "2025-01-01T00:00:00Z", "duration": "P9999Y"},
+)
+EMERGENCY_PAYLOADS = [payload("IMPORT_CAPACITY_LIMIT", 1.0), payload("ALERT_GRID_EMERGENCY", "x")]
+EMERGENCY = event(
+    "6",
+    [{"payloads": EMERGENCY_PAYLOADS}],
+    intervalPeriod={"start": "2026-06-01T12:00:00Z", "duration": "PT2H"},
+)
+
+
+def state(heard: Heard, moment: datetime, asked=(), policy=None):
+    return grid_state(heard, list(asked), policy or GridPolicy(), moment, moment)
+
+
+def test_the_present_answer_decides_and_says_so():
+    heard = heard_answer(Heard(), schedule_of(SUBSCRIPTION, DOE, EXPORT_SUBSCRIPTION), NOW)
+    now = state(heard, NOW)
+    assert now.terms.import_terms == {"subscription": 6000.0, "envelope": 4000.0}
+    assert now.terms.export_terms == {"envelope": 3000.0, "subscription": 5000.0}
+    assert now.terms.subscription_source == "server"
+    assert now.terms.retained == ()
+    assert (now.since, now.until) == (NOW, at(12, 30))  # the envelope's next interval
+    assert now.holds_at(at(12, 29))
+    assert not now.holds_at(at(12, 30))
+    assert (heard.subscription_w, heard.export_subscription_w) == (6000.0, 5000.0)
+
+
+def test_unreachable_what_was_said_holds_to_its_own_end_and_is_marked():
+    heard = heard_nothing(heard_answer(Heard(), schedule_of(SUBSCRIPTION, DOE, EXPORT_SUBSCRIPTION), NOW))
+    assert heard_nothing(heard) is heard
+    now = state(heard, at(12, 45))
+    assert now.terms.import_terms == {"subscription": 6000.0, "envelope": 5000.0}
+    assert now.terms.retained == ("envelope", "export_envelope", "export_subscription", "subscription")
+    assert now.terms.subscription_source == "retained"
+    later = state(heard, at(13))  # the envelope has run out: the subscription holds
+    assert later.terms.import_terms == {"subscription": 6000.0}
+    assert later.terms.retained == ("export_subscription", "subscription")
+
+
+def test_an_empty_answer_keeps_the_limits_each_to_its_end_a_fuller_one_cancels_what_it_dropped():
+    heard = heard_answer(Heard(), schedule_of(SUBSCRIPTION, DOE, EMERGENCY), NOW)
+    empty = heard_answer(heard, schedule_of(), at(12, 10))
+    assert empty.current
+    kept = state(empty, at(12, 40))
+    assert kept.terms.import_terms == {"subscription": 6000.0, "envelope": 5000.0, "emergency": 1000.0}
+    assert kept.terms.retained == ("emergency", "envelope", "export_envelope", "subscription")
+    # Still empty, later: what is kept stays kept, to its own end.
+    still = heard_answer(empty, schedule_of(), at(12, 50))
+    assert state(still, at(12, 55)).terms.import_terms["envelope"] == 5000.0
+    assert state(still, at(13, 30)).terms.import_terms == {"subscription": 6000.0, "emergency": 1000.0}
+    # The server lists events again, without those: deleted, so cancelled (User Guide 7.9);
+    # the subscription holds until a new one is announced.
+    back = heard_answer(still, schedule_of(availability_event(at(18), (3.0, 0.5))), at(12, 56))
+    terms = state(back, at(12, 57)).terms
+    assert terms.import_terms == {"subscription": 6000.0}
+    assert terms.subscription_source == "retained"
+    announced = heard_answer(back, schedule_of(SUBSCRIPTION), at(12, 58))
+    assert state(announced, at(12, 58)).terms.subscription_source == "server"
+
+
+def test_before_any_answer_the_stored_subscription_and_grants_hold():
+    granted = request(status=ReservationStatus.GRANTED, granted_w=2000.0, fee=0.5)
+    heard = Heard(subscription_w=6000.0)
+    assert state(heard, at(18), [granted]).terms.import_terms == {"reservation": 8000.0}
+    assert state(heard, at(17), [granted]).terms.subscription_source == "retained"
+    assert state(heard, at(17), [granted]).until == at(18)
+    # Without anything stored: the options, and the daily schedule's edges.
+    policy = GridPolicy(subscription_w=4000.0, daily=parse_daily_schedule("17:00-21:00 3"))
+    nothing = state(Heard(), at(16), policy=policy)
+    assert nothing.terms.import_terms == {"subscription": 4000.0}
+    assert nothing.terms.subscription_source == "configured"
+    assert nothing.until == at(17)
+
+
+def grant_list(*grants: tuple[datetime, str, float, float], modified: str = "m1"):
+    return schedule_of(SUBSCRIPTION, reservation_event(*grants, modified=modified))
+
+
+def test_what_we_cancelled_stops_raising_the_limit_whether_or_not_the_server_lists_it():
+    listed = grant_list((at(18), "PT1H", 2.0, 0.5), (at(18), "PT1H", 1.0, 0.5))
+    fp = fingerprint(listed.reservation_fingerprint)
+    first = request(kw=2.0, status=ReservationStatus.GRANTED, granted_w=2000.0, fee=0.5)
+    second = request(kw=1.0, request_id="r2", status=ReservationStatus.GRANTED, granted_w=1000.0, fee=0.5)
+    cancelled = replace(
+        first, status=ReservationStatus.CANCELLED, granted_w=0.0, cancelled_w=2000.0, reservation_fp=fp
+    )
+    heard = heard_answer(Heard(), listed, NOW)
+    assert state(heard, at(18), [first, second]).terms.reserved_w == 3000.0
+    assert state(heard, at(18), [cancelled, second]).terms.reserved_w == 1000.0  # its own interval left out
+    # A server that lists the two as one: taken off while the list is as it was at the cancellation...
+    merged = grant_list((at(18), "PT1H", 3.0, 0.5))
+    merged_cancel = replace(cancelled, reservation_fp=fingerprint(merged.reservation_fingerprint))
+    merged_heard = heard_answer(Heard(), merged, NOW)
+    assert state(merged_heard, at(18), [merged_cancel, second]).terms.reserved_w == 1000.0
+    assert state(merged_heard, at(19), [merged_cancel, second]).terms.reserved_w == 0.0
+    # ...and not once the server has restated its list (without it).
+    restated = heard_answer(Heard(), grant_list((at(18), "PT1H", 1.0, 0.5), modified="m2"), NOW)
+    assert state(restated, at(18), [merged_cancel, second]).terms.reserved_w == 1000.0
+    # Never below nothing.
+    alone_list = grant_list((at(18), "PT1H", 1.0, 0.5))
+    alone = heard_answer(Heard(), alone_list, NOW)
+    alone_cancel = replace(cancelled, reservation_fp=fingerprint(alone_list.reservation_fingerprint))
+    assert state(alone, at(18), [alone_cancel]).terms.import_terms == {"subscription": 6000.0}
+    # A cancelled request that was never granted takes nothing off.
+    never = replace(alone_cancel, cancelled_w=0.0)
+    assert state(alone, at(18), [never]).terms.reserved_w == 1000.0
+
+
+def test_a_new_request_is_not_answered_by_a_cancelled_grant_still_listed():
+    before = grant_list((at(18), "PT1H", 2.0, 0.5))
+    cancelled = request(
+        kw=2.0,
+        status=ReservationStatus.CANCELLED,
+        cancelled_w=2000.0,
+        reservation_fp=fingerprint(before.reservation_fingerprint),
+    )
+    asked = request(kw=2.0, request_id="r2", schedule=before)
+    restated = heard_answer(Heard(), grant_list((at(18), "PT1H", 2.0, 0.5), modified="m2"), NOW)
+    answer = infer_answer(asked, in_force(restated, [cancelled, asked]), [cancelled], NOW)
+    assert answer.status is ReservationStatus.DENIED_NO_CAPACITY  # what is listed is the cancelled grant
+    granted = heard_answer(
+        Heard(), grant_list((at(18), "PT1H", 2.0, 0.5), (at(18), "PT1H", 2.0, 0.5), modified="m3"), NOW
+    )
+    answer = infer_answer(asked, in_force(granted, [cancelled, asked]), [cancelled], NOW)
+    assert answer.status is ReservationStatus.GRANTED
+
+
+def test_cancelled_reservations_round_trip_through_storage():
+    cancelled = request(status=ReservationStatus.CANCELLED, cancelled_w=2000.0, reservation_fp="x")
+    assert Reservation.from_dict(cancelled.as_dict()) == cancelled
+    assert Reservation.from_dict(cancelled.as_dict() | {"cancelled_w": -1}) is None
+    older = {key: value for key, value in cancelled.as_dict().items() if key != "cancelled_w"}
+    assert Reservation.from_dict(older).cancelled_w == 0.0  # stored before it existed

@@ -413,32 +413,6 @@ async def test_faults_end_in_a_safe_limit_and_a_clear_state(
     assert grid.update_interval == timedelta(seconds=60)
 
 
-async def test_outage_drops_cached_envelopes_after_a_grace_period(
-    hass: HomeAssistant,
-    grid_entry: MockConfigEntry,
-    utility: CapacityUtility,
-    vtn: FakeVtn,
-    freezer: FrozenDateTimeFactory,
-    state_of,
-) -> None:
-    utility.doe(at(12), timedelta(hours=4), import_kw=[3.0])
-    await poll(hass, freezer)
-    assert float(state_of(LIMIT)) == 3000
-    vtn.down = True
-    await poll(hass, freezer, 60)
-    assert state_of(CONNECTION) == "unreachable"
-    assert float(state_of(LIMIT)) == 3000  # a short outage: the envelope still holds
-    intervals = []
-    for _ in range(6):
-        await poll(hass, freezer, grid_entry.runtime_data.grid.update_interval.total_seconds())
-        intervals.append(grid_entry.runtime_data.grid.update_interval.total_seconds())
-    assert intervals == sorted(intervals)
-    assert intervals[-1] > 120
-    # Unreachable for longer than the grace period: the subscription holds.
-    assert state_of(BINDING) == "subscription"
-    assert float(state_of(LIMIT)) == 5000
-
-
 async def test_rejected_token_is_renewed_and_refused_credentials_start_reauth(
     hass: HomeAssistant, grid_entry: MockConfigEntry, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
 ) -> None:

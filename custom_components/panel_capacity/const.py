@@ -127,10 +127,9 @@ CONF_EXPORT_ACTUATOR: Final = "export"
 EVENT_RESERVATION: Final = "panel_capacity_reservation"
 # While a reservation request waits for its answer, the server is polled this often.
 PENDING_POLL_S: Final = 5
-# After failures the poll interval doubles up to this.
-MAX_BACKOFF_S: Final = 1800
-# A server unreachable this long: its cached envelopes are dropped and the subscription holds.
-UNREACHABLE_GRACE_S: Final = 300
+# After failures the poll interval doubles, up to two poll intervals and at most this (a server
+# back is noticed within a few minutes).
+MAX_BACKOFF_S: Final = 300
 # A pending request not answered in this long stops the fast polling.
 PENDING_TIMEOUT_S: Final = 900
 GRID_STORAGE_VERSION: Final = 1

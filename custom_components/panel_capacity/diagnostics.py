@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .engine import ROOT, ConstraintStatus
@@ -119,6 +120,6 @@ def _grid(entry: PanelCapacityConfigEntry) -> dict[str, Any]:
         "last_success": data.last_success.isoformat() if data.last_success else None,
         "last_error": data.last_error,
         "terms": asdict(terms) if terms is not None else None,
-        "schedule": asdict(data.schedule),
+        "schedule": asdict(grid.state_at(dt_util.utcnow()).schedule),
         "reservations": [reservation.as_dict() for reservation in data.reservations],
     }

@@ -2,9 +2,15 @@
 
 Without a server the coordinator only holds the user's grid settings (a
 subscription, a daily limit schedule, an export limit). With one it polls the
-server's events, turns them into a limit schedule (pure code in ``grid``),
-answers reservation requests, keeps the reservations across restarts, and
-tells the panel when a limit starts or ends so the panel acts on the second.
+server's events, keeps what the server said (``grid.state.Heard``), answers
+reservation requests, keeps the reservations across restarts, and tells the
+panel when a limit starts or ends so the panel acts on the second. Which of the
+grid's limits apply is decided by one pure function, ``grid.state.grid_state``,
+from what the server said and what this home asked; the panel, the sensors and
+the diagnostics all read its result (``state_at``).
+
+Failures back off to at most two poll intervals (and five minutes), so a
+returning server is noticed soon.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 import math
 from typing import TYPE_CHECKING, Any, TypedDict
 import uuid
@@ -47,7 +53,6 @@ from .const import (
     PENDING_POLL_S,
     PENDING_TIMEOUT_S,
     STORAGE_SAVE_DELAY_S,
-    UNREACHABLE_GRACE_S,
 )
 from .grid.client import (
     REQUEST_TIMEOUT_S,
@@ -74,21 +79,14 @@ from .grid.schedule import (
     GridSchedule,
     GridTerms,
     ScheduleError,
-    Window,
-    announced_subscriptions,
     build_schedule,
-    grid_terms,
-    next_change,
-    next_daily_boundary,
     parse_daily_schedule,
     upcoming,
 )
+from .grid.state import FOREVER, GridState, Heard, grid_state, heard_answer, heard_nothing, in_force
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
-
-SINCE_EVER = datetime.min.replace(tzinfo=UTC)
-FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 class GridConnection:
@@ -204,11 +202,11 @@ class StoredGrid(TypedDict):
 
 @dataclass(slots=True)
 class GridData:
-    """The grid's state, for entities and the panel."""
+    """What the grid side knows, for entities and the panel (the terms: ``GridCoordinator.state_at``)."""
 
     connection: str
-    schedule: GridSchedule  # what is in force (the server's, or the fallback)
-    reservations: list[Reservation] = field(default_factory=list)
+    heard: Heard = field(default_factory=Heard)  # what the server said, as far as it still holds
+    reservations: list[Reservation] = field(default_factory=list)  # what this home asked
     last_success: datetime | None = None
     last_error: str | None = None
     program_id: str | None = None
@@ -230,21 +228,16 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         self.policy = policy_from_options(entry.options)
         self.client = make_client(hass, self.server) if self.server else None
         self._store = self._make_store(hass, entry)
-        self._server_schedule: GridSchedule | None = None
-        self._server_subscription_w: float | None = None
-        self._server_export_subscription_w: float | None = None
         self._saved: StoredGrid | None = None
         self._program_id: str | None = None
         self._failures = 0
-        self._unreachable_since: datetime | None = None
         self._logged_bad: set[str] = set()
         self._boundary_unsub: CALLBACK_TYPE | None = None
-        self._terms_cache: tuple[GridSchedule, datetime, datetime, GridTerms] | None = None
+        self._state: tuple[GridData, GridPolicy, GridState] | None = None
         self._first_seen: dict[tuple[str, str], datetime] = {}  # when each event version was first read
         self.on_change: Callable[[], None] | None = None  # the panel's step
         self.data = GridData(
-            connection=GridConnection.CONNECTING if self.server else GridConnection.NOT_CONFIGURED,
-            schedule=self._fallback_schedule([]),
+            connection=GridConnection.CONNECTING if self.server else GridConnection.NOT_CONFIGURED
         )
 
     @property
@@ -264,17 +257,20 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         """Take back the reservations and the last subscription the server announced."""
         stored = await self._store.async_load()
         reservations: list[Reservation] = []
+        heard = Heard()
         if isinstance(stored, dict):
             for raw in stored.get("reservations") or ():
                 reservation = Reservation.from_dict(raw)
                 if reservation is not None:
                     reservations.append(reservation)
-            self._server_subscription_w = _watts(stored.get("server_subscription_w"))
-            self._server_export_subscription_w = _watts(stored.get("server_export_subscription_w"))
-        # After a restart (perhaps a power outage) cached envelopes are gone: re-read them.
-        self.data = replace(
-            self.data, reservations=reservations, schedule=self._fallback_schedule(reservations)
-        )
+            if self.server is not None:
+                # After a restart (perhaps a power outage) cached envelopes are not trusted:
+                # only the last subscriptions the server announced hold until it is read again.
+                heard = Heard(
+                    subscription_w=_watts(stored.get("server_subscription_w")),
+                    export_subscription_w=_watts(stored.get("server_export_subscription_w")),
+                )
+        self.data = replace(self.data, reservations=reservations, heard=heard)
 
     @callback
     def async_shutdown_timers(self) -> None:
@@ -286,8 +282,8 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     def _stored(self) -> StoredGrid:
         return {
             "reservations": [reservation.as_dict() for reservation in self.data.reservations],
-            "server_subscription_w": self._server_subscription_w,
-            "server_export_subscription_w": self._server_export_subscription_w,
+            "server_subscription_w": self.data.heard.subscription_w,
+            "server_export_subscription_w": self.data.heard.export_subscription_w,
         }
 
     async def async_unload(self) -> None:
@@ -314,53 +310,32 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
 
     # ----------------------------------------------------------------- terms
 
-    def terms_at(self, now: datetime) -> GridTerms:
-        """The grid's limit terms in force at ``now``.
+    def state_at(self, now: datetime) -> GridState:
+        """The grid's state at ``now``: the terms in force, decided by ``grid_state``.
 
-        They only change at a window's start or end, so they are worked out
+        They only change when what the server said, what this home asked or
+        the settings change, or at a window's start or end: they are worked out
         once per stretch between two such moments, not at every step.
         """
-        cached = self._terms_cache
-        schedule = self.data.schedule
-        if cached is not None and cached[0] is schedule and cached[1] <= now < cached[2]:
-            return cached[3]
-        local = dt_util.as_local(now)
-        terms = grid_terms(schedule, self.policy, now, local.time())
-        moments = [next_change(schedule, now), next_daily_boundary(self.policy.daily, local)]
-        until = min((moment for moment in moments if moment is not None), default=FOREVER)
-        self._terms_cache = (schedule, now, until, terms)
-        return terms
+        cached = self._state
+        data = self.data
+        if cached is not None and cached[0] is data and cached[1] is self.policy and cached[2].holds_at(now):
+            return cached[2]
+        state = grid_state(data.heard, data.reservations, self.policy, now, dt_util.as_local(now))
+        self._state = (data, self.policy, state)
+        return state
 
-    def _fallback_schedule(self, reservations: list[Reservation]) -> GridSchedule:
-        """What holds without the server's schedule: its last subscription and our granted reservations."""
-
-        def forever(value: float | None) -> tuple[Window, ...]:
-            if value is None or self.server is None:
-                return ()
-            return (Window(SINCE_EVER, FOREVER, value),)
-
-        granted = tuple(
-            Window(r.start, r.end, r.granted_w, r.fee)
-            for r in reservations
-            if r.status is ReservationStatus.GRANTED
-        )
-        return GridSchedule(
-            subscriptions=forever(self._server_subscription_w),
-            export_subscriptions=forever(self._server_export_subscription_w),
-            reservations=granted,
-        )
+    def terms_at(self, now: datetime) -> GridTerms:
+        """The grid's limit terms in force at ``now`` (W)."""
+        return self.state_at(now).terms
 
     @callback
     def async_track_boundaries(self) -> None:
         """Wake the panel when a window starts or ends, to the second."""
         self.async_shutdown_timers()
-        now = dt_util.utcnow()
-        candidates = [next_change(self.data.schedule, now)]
-        candidates.append(next_daily_boundary(self.policy.daily, dt_util.as_local(now)))
-        moments = [moment for moment in candidates if moment is not None]
-        if not moments:
-            return
-        self._boundary_unsub = async_track_point_in_utc_time(self.hass, self._on_boundary, min(moments))
+        until = self.state_at(dt_util.utcnow()).until
+        if until < FOREVER:
+            self._boundary_unsub = async_track_point_in_utc_time(self.hass, self._on_boundary, until)
 
     @callback
     def _on_boundary(self, _now: datetime) -> None:
@@ -385,7 +360,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 self._program_id = (await self.client.find_program(self.server.program)).program_id
             raw_events = await self.client.events(self._program_id)
         except OpenAdrAuthError as err:
-            return self._auth_failed(str(err))
+            return self._auth_failed(str(err), now)
         except OpenAdrNotSupportedError as err:
             if self._program_id is None:
                 return self._failed(GridConnection.PROGRAM_NOT_FOUND, str(err), now)
@@ -443,66 +418,54 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         if self._failures:
             LOGGER.info("The grid server %s is reachable again", self.server.url if self.server else "")
         self._failures = 0
-        self._unreachable_since = None
-        schedule = self._parse(raw_events, now)
-        subscription, export_subscription = announced_subscriptions(schedule, now)
-        if subscription is not None:
-            self._server_subscription_w = subscription
-        if export_subscription is not None:
-            self._server_export_subscription_w = export_subscription
-        self._server_schedule = schedule
-        reservations = self._answer(schedule, self.data.reservations, now)
+        answer = self._parse(raw_events, now)
+        heard = heard_answer(self.data.heard, answer, now)
+        program_id = self._program_id or self.data.program_id
+        if answer.events == 0:
+            self._program_id = None  # a server that lost its data may have made the program again
+        # The answers are read from the server's list as it stands for this home (less what it cancelled).
+        reservations = self._answer(in_force(heard, self.data.reservations), self.data.reservations, now)
         self._set_interval(reservations)
         data = GridData(
             connection=GridConnection.CONNECTED,
-            schedule=schedule,
+            heard=heard,
             reservations=reservations,
             last_success=now,
-            program_id=self._program_id,
+            program_id=program_id,
         )
         self._after_update(data)
         return data
 
     def _failed(self, connection: str, message: str, now: datetime) -> GridData:
+        """A poll that failed: what the server said holds as it was (each limit to its own end)."""
         self._failures += 1
         if self._failures == 1:
             LOGGER.warning(
                 "Cannot read the grid server %s: %s", self.server.url if self.server else "", message
             )
-            self._unreachable_since = now
-        schedule = self.data.schedule
-        if self._unreachable_since is not None and now - self._unreachable_since >= timedelta(
-            seconds=UNREACHABLE_GRACE_S
-        ):
-            # Per the User Guide: without the server, the subscription holds.
-            self._server_schedule = None
-            self._program_id = None  # look it up again on return
-            schedule = self._fallback_schedule(self.data.reservations)
+        self._program_id = None  # look it up again: the server may have made it again
         self._set_interval(self.data.reservations)
-        data = replace(self.data, connection=connection, last_error=message[:200], schedule=schedule)
-        self._after_update(data)
-        return data
-
-    def _auth_failed(self, message: str) -> GridData:
-        LOGGER.warning("The grid server refused the credentials: %s", message)
-        if self.config_entry is not None:
-            self.config_entry.async_start_reauth(self.hass)
-        self.update_interval = None  # until the credentials are fixed (the entry then reloads)
         data = replace(
-            self.data,
-            connection=GridConnection.AUTH_FAILED,
-            last_error=message[:200],
-            schedule=self._fallback_schedule(self.data.reservations),
+            self.data, connection=connection, last_error=message[:200], heard=heard_nothing(self.data.heard)
         )
         self._after_update(data)
         return data
 
+    def _auth_failed(self, message: str, now: datetime) -> GridData:
+        LOGGER.warning("The grid server refused the credentials: %s", message)
+        if self.config_entry is not None:
+            self.config_entry.async_start_reauth(self.hass)
+        data = self._failed(GridConnection.AUTH_FAILED, message, now)
+        self.update_interval = None  # until the credentials are fixed (the entry then reloads)
+        return data
+
     def _after_update(self, data: GridData) -> None:
-        old_terms = self.terms_at(dt_util.utcnow())
+        now = dt_util.utcnow()
+        old_terms = self.terms_at(now)
         self.data = data
         self._save()
         self.async_track_boundaries()
-        if self.terms_at(dt_util.utcnow()) != old_terms:
+        if self.terms_at(now) != old_terms:
             self._notify()
 
     def _set_interval(self, reservations: list[Reservation]) -> None:
@@ -510,7 +473,9 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             return
         interval = self.server.poll_interval_s
         if self._failures:
-            interval = min(interval * 2 ** min(self._failures, 16), MAX_BACKOFF_S)
+            # Back off, but notice a returning server within two poll intervals (five minutes at most).
+            longest = max(interval, min(2 * interval, MAX_BACKOFF_S))
+            interval = min(interval * 2 ** min(self._failures, 16), longest)
         elif any(self._waiting(reservation) for reservation in reservations):
             interval = min(interval, PENDING_POLL_S)
         self.update_interval = timedelta(seconds=interval)
@@ -565,7 +530,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 self._program_id = (await self.client.find_program(self.server.program)).program_id
             # Fresh events: the answer is read from how they change after the request.
             self.async_set_updated_data(self._succeeded(await self.client.events(self._program_id), now))
-            schedule = self._server_schedule or self.data.schedule
+            schedule = self.data.heard.answer or GridSchedule()
             if schedule.request_event_id is None:
                 raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_reservation_program")
             reservation = Reservation(
@@ -588,7 +553,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             )
             created = await self.client.post_report(report)
         except OpenAdrAuthError as err:
-            self.async_set_updated_data(self._auth_failed(str(err)))
+            self.async_set_updated_data(self._auth_failed(str(err), now))
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="grid_auth_failed") from err
         except OpenAdrError as err:
             raise HomeAssistantError(
@@ -658,18 +623,21 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 translation_key="grid_request_failed",
                 translation_placeholders={"error": str(err)[:200]},
             ) from err
+        # It stops raising the limit at once, whether or not the server withdraws the grant.
+        listed = self.data.heard.answer.reservation_fingerprint if self.data.heard.answer else ()
         cancelled = replace(
-            reservation, status=ReservationStatus.CANCELLED, granted_w=0.0, decided_at=dt_util.utcnow()
+            reservation,
+            status=ReservationStatus.CANCELLED,
+            granted_w=0.0,
+            cancelled_w=reservation.granted_w if reservation.status is ReservationStatus.GRANTED else 0.0,
+            reservation_fp=fingerprint(listed),
+            decided_at=dt_util.utcnow(),
         )
         self._fire(cancelled)
         reservations = [cancelled if r.request_id == request_id else r for r in self.data.reservations]
-        schedule = (
-            self.data.schedule if self._server_schedule is not None else self._fallback_schedule(reservations)
-        )
-        self.async_set_updated_data(replace(self.data, reservations=reservations, schedule=schedule))
-        self._save()
+        self._after_update(replace(self.data, reservations=reservations))
+        self.async_update_listeners()
         await self.async_request_refresh()
-        self._notify()
         return cancelled
 
     # ---------------------------------------------------------------- views
@@ -683,8 +651,13 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 "available_kw": round(window.value_w / 1000, 3),
                 "price_per_kw": window.price,
             }
-            for window in upcoming(self.data.schedule.availability, now)
+            for window in upcoming(self.state_at(now).schedule.availability, now)
         ]
+
+    def available_w(self, now: datetime) -> float | None:
+        """The capacity on offer in the first window not yet over (W)."""
+        coming = upcoming(self.state_at(now).schedule.availability, now, 1)
+        return coming[0].value_w if coming else None
 
     def next_reservation(self, now: datetime) -> Reservation | None:
         """The granted reservation in force now, or the next one to start."""

@@ -427,8 +427,7 @@ def _last_reservation_attributes(
 
 
 def _available_now(_panel: PanelCapacityCoordinator, grid: GridCoordinator) -> float | None:
-    coming = grid.upcoming_availability(dt_util.utcnow())
-    return coming[0]["available_kw"] * 1000 if coming else None
+    return grid.available_w(dt_util.utcnow())
 
 
 def _grid_power(key: str, value_fn: Any, **kwargs: Any) -> GridSensorDescription:
@@ -488,10 +487,12 @@ GRID_SENSORS: tuple[GridSensorDescription, ...] = (
         options=list(GridConnection.ALL),
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _panel, grid: grid.data.connection,
-        attributes_fn=lambda _panel, grid: {
+        attributes_fn=lambda panel, grid: {
             "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
             "last_error": grid.data.last_error,
             "program_id": grid.data.program_id,
+            # Terms held from what the server said before (it cannot be reached, or no longer says).
+            "retained": list(panel.grid_terms.retained) if panel.grid_terms else [],
         },
         needs_server=True,
     ),

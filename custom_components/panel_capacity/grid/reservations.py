@@ -70,9 +70,10 @@ class Reservation:
     granted_w: float = 0.0
     fee: float | None = None  # per kW, charged when granted
     required_fee: float | None = None  # per kW, asked for when denied for the fee
-    reservation_fp: str = ""  # the two events as they were when the request was posted
+    reservation_fp: str = ""  # the reservation list as it was when posted (when cancelled, then)
     availability_fp: str = ""
     decided_at: datetime | None = None
+    cancelled_w: float = 0.0  # what had been granted when the request was cancelled
 
     @property
     def committed_fee(self) -> float:
@@ -120,6 +121,7 @@ class Reservation:
                 reservation_fp=str(data.get("reservation_fp", "")),
                 availability_fp=str(data.get("availability_fp", "")),
                 decided_at=times["decided_at"],
+                cancelled_w=_finite(data.get("cancelled_w", 0.0)),
             )
         except KeyError, TypeError, ValueError:
             return None
@@ -254,14 +256,17 @@ def _granted(
     return covered >= reservation.requested_w - POWER_TOLERANCE_W
 
 
+def _same_period(window: Window, reservation: Reservation) -> bool:
+    return window.start == reservation.start and window.end == reservation.end
+
+
 def _grant(reservation: Reservation, schedule: GridSchedule, now: datetime) -> Reservation:
-    start, end = reservation.start, reservation.end
     exact = [
         window.price
         for window in schedule.reservations
-        if window.start == start and window.end == end and window.price is not None
+        if _same_period(window, reservation) and window.price is not None
     ]
-    fee = min(exact) if exact else _highest_price(schedule.reservations, start, end)
+    fee = min(exact) if exact else _highest_price(schedule.reservations, reservation.start, reservation.end)
     return replace(
         reservation,
         status=ReservationStatus.GRANTED,
@@ -323,3 +328,64 @@ def infer_answer(
 
 def _window_of(reservation: Reservation) -> Window:
     return Window(reservation.start, reservation.end, reservation.granted_w)
+
+
+def listed_for_us(
+    windows: Sequence[Window], asked: Sequence[Reservation], listed_fingerprint: str
+) -> tuple[Window, ...]:
+    """The server's reservation list, without what this home no longer holds.
+
+    A request we cancelled stops raising the limit at once, even while the
+    server still lists it (a server whose business logic does not withdraw a
+    grant when its report is deleted): the interval listed for it (the same
+    period and power) is left out; where none matches (a server that merges
+    grants) and the list has not changed since the cancellation, its power is
+    taken off over its period instead (a negative window). Once the server has
+    restated its list without it, there is nothing to take off. The intervals
+    of our grants are set aside first, so that what is left out is never a
+    grant of ours, and a request is never answered by the grant of one cancelled.
+    """
+    remaining = list(windows)
+    kept = _set_aside(remaining, asked)
+    withdrawals = _take_off_cancelled(remaining, asked, listed_fingerprint)
+    return (*kept, *remaining, *withdrawals)
+
+
+def _set_aside(remaining: list[Window], asked: Sequence[Reservation]) -> list[Window]:
+    """Take out of ``remaining`` the intervals listed for our grants."""
+    held: list[Window] = []
+    for reservation in asked:
+        if reservation.status is not ReservationStatus.GRANTED:
+            continue
+        match = _matching(remaining, reservation, reservation.granted_w)
+        if match is not None:
+            remaining.remove(match)
+            held.append(match)
+    return held
+
+
+def _take_off_cancelled(
+    remaining: list[Window], asked: Sequence[Reservation], listed_fingerprint: str
+) -> list[Window]:
+    """Leave out of ``remaining`` what we cancelled; the withdrawals where it cannot be found."""
+    withdrawals: list[Window] = []
+    for reservation in asked:
+        if reservation.status is not ReservationStatus.CANCELLED or reservation.cancelled_w <= 0:
+            continue
+        match = _matching(remaining, reservation, reservation.cancelled_w)
+        if match is not None:
+            remaining.remove(match)
+        elif reservation.reservation_fp == listed_fingerprint:
+            withdrawals.append(Window(reservation.start, reservation.end, -reservation.cancelled_w))
+    return withdrawals
+
+
+def _matching(windows: Sequence[Window], reservation: Reservation, power_w: float) -> Window | None:
+    return next(
+        (
+            window
+            for window in windows
+            if _same_period(window, reservation) and abs(window.value_w - power_w) <= POWER_TOLERANCE_W
+        ),
+        None,
+    )

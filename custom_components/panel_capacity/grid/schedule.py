@@ -62,6 +62,7 @@ class Window:
     price: float | None = None
     event_id: str = ""
     rank: int = 0  # the newer its event, the higher
+    kept: bool = False  # from what the server said before, not from its present answer
 
     def covers(self, moment: datetime) -> bool:
         """In force at ``moment`` (start included, end excluded)."""
@@ -84,6 +85,7 @@ class GridSchedule:
     request_event_id: str | None = None  # the event to which reservation requests answer
     reservation_fingerprint: tuple[object, ...] = ()
     availability_fingerprint: tuple[object, ...] = ()
+    events: int = 0  # how many of the server's events these windows come from
 
     def boundaries(self) -> list[datetime]:
         """Every moment at which something starts or ends, in order."""
@@ -182,6 +184,7 @@ def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
         request_event_id=request_event,
         reservation_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_RESERVATION)),
         availability_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_AVAILABLE)),
+        events=len(ordered),
     )
 
 
@@ -273,13 +276,22 @@ class GridPolicy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GridTerms:
-    """The grid's limits at one moment."""
+    """The grid's limits at one moment (W)."""
 
     import_terms: dict[str, float] = field(default_factory=dict)
     export_terms: dict[str, float] = field(default_factory=dict)
     subscription_w: float | None = None  # the subscription in force (server or configured)
-    subscription_source: str | None = None  # "server" or "configured"
+    subscription_source: str | None = None  # SOURCE_SERVER, SOURCE_RETAINED or SOURCE_CONFIGURED
     reserved_w: float = 0.0  # extra capacity granted and in force
+    # Terms held from what the server said before, not from its present answer (it cannot be
+    # reached, or it no longer lists them): import terms by name, export ones as "export_<name>".
+    retained: tuple[str, ...] = ()
+
+
+# Where the subscription in force comes from.
+SOURCE_SERVER = "server"  # the server's present answer
+SOURCE_RETAINED = "retained"  # what the server announced before (it cannot be reached, or no longer says)
+SOURCE_CONFIGURED = "configured"  # the options
 
 
 def _in_force(windows: Iterable[Window], moment: datetime) -> list[Window]:
@@ -295,61 +307,71 @@ def _newest_in_force(windows: Iterable[Window], moment: datetime) -> list[Window
     return [window for window in active if window.rank == rank]
 
 
-def _subscription(
-    schedule: GridSchedule, policy: GridPolicy, moment: datetime
-) -> tuple[float | None, str | None]:
-    announced = _newest_in_force(schedule.subscriptions, moment)
-    if announced:
-        return min(window.value_w for window in announced), "server"
-    if policy.subscription_w is not None:
-        return policy.subscription_w, "configured"
-    return None, None
+def _lowest(windows: Iterable[Window], moment: datetime) -> tuple[float | None, bool]:
+    """The lowest value of the newest windows in force, and whether it was kept from before."""
+    newest = _newest_in_force(windows, moment)
+    if not newest:
+        return None, False
+    lowest = min(newest, key=lambda window: window.value_w)
+    return lowest.value_w, lowest.kept
 
 
-def _lowest(windows: Iterable[Window], moment: datetime) -> float | None:
-    values = [window.value_w for window in _newest_in_force(windows, moment)]
-    return min(values) if values else None
+def _reserved(windows: Iterable[Window], moment: datetime) -> tuple[float, bool]:
+    """Reservations in force, summed (a withdrawal is a negative window; never below 0)."""
+    active = _in_force(windows, moment)
+    return max(sum(window.value_w for window in active), 0.0), any(window.kept for window in active)
 
 
-def _emergency_w(schedule: GridSchedule, policy: GridPolicy, moment: datetime) -> float | None:
-    values = [
-        policy.emergency_limit_w if math.isnan(window.value_w) else window.value_w
-        for window in _in_force(schedule.emergencies, moment)
-    ]
-    return min(values) if values else None
+def _emergency_w(schedule: GridSchedule, policy: GridPolicy, moment: datetime) -> tuple[float | None, bool]:
+    active = _in_force(schedule.emergencies, moment)
+    if not active:
+        return None, False
+    values = [policy.emergency_limit_w if math.isnan(w.value_w) else w.value_w for w in active]
+    return min(values), any(window.kept for window in active)
 
 
 def grid_terms(
     schedule: GridSchedule | None, policy: GridPolicy, moment: datetime, local_clock: time | None = None
 ) -> GridTerms:
-    """The named limit terms in force at ``moment`` (``local_clock`` for the daily schedule)."""
+    """The named limit terms in force at ``moment`` (``local_clock`` for the daily schedule).
+
+    Where several windows of a kind are in force, the newest event's apply;
+    windows kept from what the server said before count only where its
+    present answer has none (their ranks are below every present one).
+    """
     schedule = schedule or GridSchedule()
     import_terms: dict[str, float] = {}
     export_terms: dict[str, float] = {}
-    subscription, source = _subscription(schedule, policy, moment)
-    reserved = sum(window.value_w for window in _in_force(schedule.reservations, moment))
+    retained: set[str] = set()
+
+    def put(terms: dict[str, float], name: str, value: float | None, kept: bool, prefix: str = "") -> None:
+        if value is not None:
+            terms[name] = value
+            if kept:
+                retained.add(prefix + name)
+
+    subscription, sub_kept = _lowest(schedule.subscriptions, moment)
+    source = None if subscription is None else SOURCE_RETAINED if sub_kept else SOURCE_SERVER
+    if subscription is None and policy.subscription_w is not None:
+        subscription, source = policy.subscription_w, SOURCE_CONFIGURED
+    reserved, reserved_kept = _reserved(schedule.reservations, moment)
     if subscription is not None:
         if reserved > 0:
-            import_terms[TERM_RESERVATION] = subscription + reserved
+            put(import_terms, TERM_RESERVATION, subscription + reserved, sub_kept or reserved_kept)
         else:
-            import_terms[TERM_SUBSCRIPTION] = subscription
-    envelope_w = _lowest(schedule.import_limits, moment)
-    if envelope_w is not None:
-        import_terms[TERM_ENVELOPE] = envelope_w
+            put(import_terms, TERM_SUBSCRIPTION, subscription, sub_kept)
+    put(import_terms, TERM_ENVELOPE, *_lowest(schedule.import_limits, moment))
     if local_clock is not None:
         daily = [window.value_w for window in policy.daily if window.covers(local_clock)]
         if daily:
             import_terms[TERM_SCHEDULE] = min(daily)
-    emergency_w = _emergency_w(schedule, policy, moment)
-    if emergency_w is not None:
-        import_terms[TERM_EMERGENCY] = emergency_w
-    export_envelope_w = _lowest(schedule.export_limits, moment)
-    if export_envelope_w is not None:
-        export_terms[TERM_ENVELOPE] = export_envelope_w
-    export_sub = _lowest(schedule.export_subscriptions, moment)
+    put(import_terms, TERM_EMERGENCY, *_emergency_w(schedule, policy, moment))
+    put(export_terms, TERM_ENVELOPE, *_lowest(schedule.export_limits, moment), prefix="export_")
+    export_sub, export_kept = _lowest(schedule.export_subscriptions, moment)
     if export_sub is not None:
-        export_reserved = sum(window.value_w for window in _in_force(schedule.export_reservations, moment))
-        export_terms[TERM_SUBSCRIPTION] = export_sub + export_reserved
+        export_reserved, reserved_kept = _reserved(schedule.export_reservations, moment)
+        kept = export_kept or reserved_kept
+        put(export_terms, TERM_SUBSCRIPTION, export_sub + export_reserved, kept, "export_")
     if policy.export_limit_w is not None:
         export_terms[TERM_SCHEDULE] = policy.export_limit_w
     return GridTerms(
@@ -358,12 +380,13 @@ def grid_terms(
         subscription_w=subscription,
         subscription_source=source,
         reserved_w=reserved,
+        retained=tuple(sorted(retained)),
     )
 
 
 def announced_subscriptions(schedule: GridSchedule, moment: datetime) -> tuple[float | None, float | None]:
     """The import and export subscriptions the server's newest events announce at ``moment`` (W)."""
-    return _lowest(schedule.subscriptions, moment), _lowest(schedule.export_subscriptions, moment)
+    return _lowest(schedule.subscriptions, moment)[0], _lowest(schedule.export_subscriptions, moment)[0]
 
 
 def next_change(schedule: GridSchedule | None, moment: datetime) -> datetime | None:

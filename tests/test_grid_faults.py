@@ -1,0 +1,184 @@
+"""The grid under the faults found against the reference VTN (issue 11, section 2), end to end.
+
+Each test plays, on the spec-shaped fake VTN, the server behaviour that showed
+the defect, in a real Home Assistant with our client on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+import pytest
+
+from homeassistant.core import HomeAssistant
+
+from . import test_grid_server
+from .openadr_vtn import CapacityUtility, FakeVtn
+from .test_grid_server import (
+    BINDING,
+    CONNECTION,
+    LIMIT,
+    at,
+    at_moment,
+    cancel,
+    poll,
+    reserve,
+    setup_panel,
+)
+
+# The server tests' fixtures: a fake VTN (3.1.0) serving the program "dycm", the clock at 12:00.
+version = test_grid_server.version
+vtn = test_grid_server.vtn
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+SUBSCRIPTION = "sensor.main_panel_subscription"
+LAST_REQUEST = "sensor.main_panel_last_reservation_request"
+
+
+def offer() -> list[tuple[Any, timedelta, float, float]]:
+    """4 kW more on offer every hour from 12:00 at 0.5 per kW."""
+    return [(at(hour), timedelta(hours=1), 4.0, 0.5) for hour in range(12, 24)]
+
+
+def business(vtn: FakeVtn, **options: Any) -> CapacityUtility:
+    """The utility's business logic with a 5 kW subscription, installed."""
+    utility = CapacityUtility(
+        vtn,
+        program_id=next(iter(vtn.programs)),
+        ven_name="home-1",
+        subscription_kw=5.0,
+        availability=offer(),
+        **options,
+    )
+    utility.install()
+    return utility
+
+
+# ------------------------------------------- 1. what we cancelled stops raising the limit
+
+
+async def test_a_cancelled_reservation_stops_raising_the_limit_while_the_server_still_lists_it(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    # The reference VTN deletes the report but has no business logic to withdraw the grant.
+    utility = business(vtn, withdraw_on_delete=False)
+    entry = await setup_panel(hass, vtn.url)
+    first = await reserve(hass, entry, power_kw=1.5, max_fee_per_kw=1.0)
+    second = await reserve(hass, entry, power_kw=1, max_fee_per_kw=1.0)
+    assert [first["status"], second["status"]] == ["granted", "granted"]
+    await at_moment(hass, freezer, at(12, 15))
+    assert float(state_of(LIMIT)) == 7500
+    cancelled = await cancel(hass, entry, first["request_id"])
+    assert cancelled["status"] == "cancelled"
+    assert vtn.deleted_reports  # the report is gone...
+    assert len(utility.reservations) == 2  # ...and the grant still listed
+    assert float(state_of(LIMIT)) == 6000  # at once: only the other grant raises it
+    assert float(state_of("sensor.main_panel_reserved_capacity_now")) == 1.0
+    assert float(state_of("sensor.main_panel_reservation_fees_committed")) == 0.5
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "connected"
+    assert float(state_of(LIMIT)) == 6000  # polls that still list it change nothing
+    # A new grant: the list is restated, still with the cancelled one, which still counts for nothing.
+    third = await reserve(hass, entry, power_kw=0.5, max_fee_per_kw=1.0)
+    assert third["status"] == "granted"
+    assert len(utility.reservations) == 3
+    assert float(state_of(LIMIT)) == 6500
+    # The server restates its list without it at last: nothing more to take off.
+    utility.reservations = [r for r in utility.reservations if r.report_id != vtn.deleted_reports[0]["id"]]
+    utility._publish_reservations()
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 6500
+    await at_moment(hass, freezer, at(13, 15))
+    assert float(state_of(LIMIT)) == 5000
+
+
+# ------------------------------------------ 3. and 4. outages: back-off capped, envelopes kept
+
+
+async def test_an_outage_keeps_the_envelope_to_its_end_and_a_returning_server_is_noticed_soon(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    utility = business(vtn)
+    entry = await setup_panel(hass, vtn.url)
+    grid = entry.runtime_data.grid
+    utility.doe(at(12), timedelta(minutes=30), import_kw=[3.0, 4.0])
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 3000
+    vtn.down = True
+    intervals = []
+    for _ in range(8):  # 13 minutes unreachable
+        await poll(hass, freezer, grid.update_interval.total_seconds())
+        intervals.append(grid.update_interval.total_seconds())
+    assert state_of(CONNECTION) == "unreachable"
+    assert max(intervals) == 120  # two poll intervals at most
+    # The envelope the utility set for this interval still holds; the state says it is kept.
+    assert state_of(BINDING) == "envelope"
+    assert float(state_of(LIMIT)) == 3000
+    assert hass.states.get(CONNECTION).attributes["retained"] == ["envelope", "subscription"]
+    assert hass.states.get(SUBSCRIPTION).attributes["source"] == "retained"
+    await at_moment(hass, freezer, at(12, 30))
+    assert float(state_of(LIMIT)) == 4000  # its next interval, to the second
+    await at_moment(hass, freezer, at(13))
+    assert state_of(BINDING) == "subscription"  # run out: the subscription holds (User Guide 8.10.1)
+    assert float(state_of(LIMIT)) == 5000
+    # Back after an hour away: noticed within two poll intervals.
+    vtn.down = False
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "connected"
+    assert hass.states.get(CONNECTION).attributes["retained"] == []
+    assert hass.states.get(SUBSCRIPTION).attributes["source"] == "server"
+    assert grid.update_interval == timedelta(seconds=60)
+
+
+# ------------------------------------- 5. an empty answer keeps what the utility set, and says so
+
+
+async def test_a_server_that_lost_its_data_keeps_the_subscription_and_envelope_until_restated(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    utility = business(vtn)
+    entry = await setup_panel(hass, vtn.url)
+    utility.doe(at(12), timedelta(hours=1), import_kw=[3.0])
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 3000
+    vtn.restart()  # in memory: programs, events, vens and tokens gone
+    await poll(hass, freezer, 60)  # the events of the program as known: none
+    assert float(state_of(LIMIT)) == 3000
+    assert hass.states.get(SUBSCRIPTION).attributes["source"] == "retained"
+    assert hass.states.get(CONNECTION).attributes["retained"] == ["envelope", "subscription"]
+    await poll(hass, freezer, 60)  # looked up again: no such program now
+    assert state_of(CONNECTION) == "program_not_found"
+    await at_moment(hass, freezer, at(13))
+    assert state_of(BINDING) == "subscription"
+    assert float(state_of(LIMIT)) == 5000  # the subscription holds until the utility states a new one
+    # The utility sets itself up again, with a new subscription.
+    program = vtn.add_program("dycm")
+    utility.program_id = program["id"]
+    utility.subscription_kw = 6.0
+    utility.install()
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "connected"
+    assert float(state_of(LIMIT)) == 6000
+    assert hass.states.get(SUBSCRIPTION).attributes["source"] == "server"
+    assert entry.runtime_data.grid.data.heard.subscription_w == 6000
+
+
+async def test_an_event_deleted_while_others_remain_is_cancelled_but_the_subscription_is_kept(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    utility = business(vtn)
+    await setup_panel(hass, vtn.url)
+    doe = utility.doe(at(12), timedelta(hours=1), import_kw=[3.0])
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 3000
+    vtn.delete_event(doe["id"])  # User Guide 7.9: deleting an event cancels it
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 5000
+    assert utility.subscription_event_id is not None
+    vtn.delete_event(utility.subscription_event_id)  # the availability event is still there
+    await poll(hass, freezer, 60)
+    assert float(state_of(LIMIT)) == 5000
+    assert hass.states.get(SUBSCRIPTION).attributes["source"] == "retained"
