@@ -12,7 +12,11 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 
+from custom_components.panel_capacity.const import CONF_GRID_SERVER, DOMAIN
+from homeassistant.config_entries import SOURCE_REAUTH
+from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 
 from . import test_grid_server
 from .openadr_vtn import CapacityUtility, FakeVtn
@@ -57,6 +61,14 @@ def business(vtn: FakeVtn, **options: Any) -> CapacityUtility:
     return utility
 
 
+def reauth_flows(hass: HomeAssistant) -> list[dict[str, Any]]:
+    return [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"]["source"] == SOURCE_REAUTH
+    ]
+
+
 # ------------------------------------------- 1. what we cancelled stops raising the limit
 
 
@@ -93,6 +105,81 @@ async def test_a_cancelled_reservation_stops_raising_the_limit_while_the_server_
     assert float(state_of(LIMIT)) == 6500
     await at_moment(hass, freezer, at(13, 15))
     assert float(state_of(LIMIT)) == 5000
+
+
+# ------------------------------ 2. a brief 401 is ridden out; polling never stops for good
+
+
+async def test_a_brief_401_is_ridden_out_and_refused_credentials_never_stop_polling(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    business(vtn)
+    entry = await setup_panel(hass, vtn.url)
+    grid = entry.runtime_data.grid
+    # A token refused even once renewed, for one poll: no one is asked for anything.
+    vtn.fail_next(401, count=2, path_contains="/events")
+    await poll(hass, freezer, 60)
+    assert state_of(CONNECTION) == "auth_failed"
+    assert float(state_of(LIMIT)) == 5000
+    assert reauth_flows(hass) == []
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "connected"
+    assert grid.update_interval == timedelta(seconds=60)
+    # Credentials refused poll after poll: asked for on the third, and the polls go on.
+    vtn.reject_credentials = True
+    vtn.revoke_tokens()
+    await poll(hass, freezer, 60)
+    await poll(hass, freezer, 120)
+    assert reauth_flows(hass) == []
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "auth_failed"
+    assert len(reauth_flows(hass)) == 1
+    assert grid.update_interval == timedelta(seconds=120)
+    # The server takes them again by itself: polling notices, the request for new ones is withdrawn.
+    vtn.reject_credentials = False
+    await poll(hass, freezer, 120)
+    assert state_of(CONNECTION) == "connected"
+    assert reauth_flows(hass) == []
+    # Refused again; reauthentication with the same, valid secret: polling resumes at once.
+    vtn.reject_credentials = True
+    vtn.revoke_tokens()
+    for seconds in (60, 120, 120):
+        await poll(hass, freezer, seconds)
+    flows = reauth_flows(hass)
+    assert len(flows) == 1
+    vtn.reject_credentials = False
+    polls = len(vtn.requests)
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_CLIENT_ID: "ha-ven", CONF_CLIENT_SECRET: "s3cret"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(CONNECTION) == "connected"  # without waiting for the next poll
+    assert grid.update_interval == timedelta(seconds=60)
+    assert entry.runtime_data.grid is grid  # no reload was needed
+    assert any(path == "/events" for _m, path, _q in vtn.requests[polls:])
+
+
+async def test_saving_the_server_settings_unchanged_polls_again(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    business(vtn)
+    entry = await setup_panel(hass, vtn.url)
+    vtn.down = True
+    await poll(hass, freezer, 60)
+    assert state_of(CONNECTION) == "unreachable"
+    vtn.down = False
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "grid_server"}
+    )
+    unchanged = {k: v for k, v in entry.data[CONF_GRID_SERVER].items() if k != CONF_CLIENT_SECRET}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], unchanged)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state_of(CONNECTION) == "connected"
+    assert entry.runtime_data.grid.update_interval == timedelta(seconds=60)
 
 
 # ------------------------------------------ 3. and 4. outages: back-off capped, envelopes kept

@@ -427,7 +427,8 @@ async def test_rejected_token_is_renewed_and_refused_credentials_start_reauth(
     assert len(vtn.issued_tokens) == tokens + 2
     vtn.revoke_tokens()
     vtn.reject_credentials = True
-    await poll(hass, freezer)
+    for seconds in (60, 120, 120):  # refused three polls in a row: new credentials are asked for
+        await poll(hass, freezer, seconds)
     assert state_of(CONNECTION) == "auth_failed"
     assert float(state_of(LIMIT)) == 5000  # the last subscription announced still holds
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)

@@ -130,6 +130,8 @@ PENDING_POLL_S: Final = 5
 # After failures the poll interval doubles, up to two poll intervals and at most this (a server
 # back is noticed within a few minutes).
 MAX_BACKOFF_S: Final = 300
+# Credentials refused this many polls in a row: Home Assistant asks for new ones (polls go on).
+AUTH_REFUSALS_BEFORE_REAUTH: Final = 3
 # A pending request not answered in this long stops the fast polling.
 PENDING_TIMEOUT_S: Final = 900
 GRID_STORAGE_VERSION: Final = 1

@@ -9,8 +9,10 @@ grid's limits apply is decided by one pure function, ``grid.state.grid_state``,
 from what the server said and what this home asked; the panel, the sensors and
 the diagnostics all read its result (``state_at``).
 
-Failures back off to at most two poll intervals (and five minutes), so a
-returning server is noticed soon.
+Polling never stops for good: failures back off to at most two poll
+intervals (and five minutes); credentials refused are retried on that pace
+too, and Home Assistant asks for new ones only when the refusal has lasted
+three polls in a row (a server restarting may refuse a token for a moment).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 from typing import TYPE_CHECKING, Any, TypedDict
 import uuid
 
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -33,6 +36,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    AUTH_REFUSALS_BEFORE_REAUTH,
     CONF_EMERGENCY_LIMIT_KW,
     CONF_EXPORT_LIMIT_KW,
     CONF_GRID_SERVER,
@@ -231,6 +235,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         self._saved: StoredGrid | None = None
         self._program_id: str | None = None
         self._failures = 0
+        self._refusals = 0  # polls in a row whose credentials were refused
         self._logged_bad: set[str] = set()
         self._boundary_unsub: CALLBACK_TYPE | None = None
         self._state: tuple[GridData, GridPolicy, GridState] | None = None
@@ -418,6 +423,9 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         if self._failures:
             LOGGER.info("The grid server %s is reachable again", self.server.url if self.server else "")
         self._failures = 0
+        if self._refusals:
+            self._refusals = 0
+            self._end_reauth()
         answer = self._parse(raw_events, now)
         heard = heard_answer(self.data.heard, answer, now)
         program_id = self._program_id or self.data.program_id
@@ -452,12 +460,30 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         return data
 
     def _auth_failed(self, message: str, now: datetime) -> GridData:
-        LOGGER.warning("The grid server refused the credentials: %s", message)
-        if self.config_entry is not None:
+        """Credentials refused: polled again on the back-off; new ones asked for if it lasts."""
+        self._refusals += 1
+        if self._refusals == 1:
+            LOGGER.warning("The grid server refused the credentials: %s", message)
+        if self._refusals == AUTH_REFUSALS_BEFORE_REAUTH and self.config_entry is not None:
             self.config_entry.async_start_reauth(self.hass)
-        data = self._failed(GridConnection.AUTH_FAILED, message, now)
-        self.update_interval = None  # until the credentials are fixed (the entry then reloads)
-        return data
+        return self._failed(GridConnection.AUTH_FAILED, message, now)
+
+    def _end_reauth(self) -> None:
+        """The credentials work again: a request for new ones still open is withdrawn."""
+        if self.config_entry is None:
+            return
+        for flow in self.config_entry.async_get_active_flows(self.hass, {SOURCE_REAUTH}):
+            self.hass.config_entries.flow.async_abort(flow["flow_id"])
+
+    @callback
+    def async_resume(self) -> None:
+        """Poll now and at the normal pace (the credentials or the settings were confirmed)."""
+        if self.server is None:
+            return
+        self._failures = 0
+        self._refusals = 0
+        self._set_interval(self.data.reservations)
+        self.hass.async_create_task(self.async_refresh(), f"{DOMAIN} grid poll")
 
     def _after_update(self, data: GridData) -> None:
         now = dt_util.utcnow()
@@ -671,6 +697,14 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     def fees_committed(self, now: datetime) -> float:
         """What the granted reservations not yet over cost (fee per kW x kW)."""
         return round(sum(r.committed_fee for r in self.data.reservations if r.end > now), 2)
+
+
+def async_resume_polling(entry: ConfigEntry[Any]) -> None:
+    """Poll a loaded panel's server now: its settings were saved unchanged, so nothing reloads."""
+    runtime = getattr(entry, "runtime_data", None)
+    grid = getattr(runtime, "grid", None)
+    if entry.state is ConfigEntryState.LOADED and isinstance(grid, GridCoordinator):
+        grid.async_resume()
 
 
 def reservation_response(reservation: Reservation) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from ..engine.rules import (
 )
 from ..grid.client import VERSION_301, VERSION_310
 from ..grid.schedule import ScheduleError, parse_daily_schedule
-from ..grid_coordinator import ServerSettings
+from ..grid_coordinator import ServerSettings, async_resume_polling
 from .checks import server_errors
 from .schemas import number_selector, select_selector
 
@@ -223,6 +223,8 @@ class PanelCapacityOptionsFlow(OptionsFlow):
             if not errors and server is not None:
                 errors = await server_errors(self.hass, server)
             if not errors:
+                if updated == current:
+                    async_resume_polling(entry)  # saved unchanged: nothing reloads
                 self.hass.config_entries.async_update_entry(
                     entry, data=dict(entry.data) | {CONF_GRID_SERVER: updated}
                 )

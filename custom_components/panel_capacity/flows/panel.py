@@ -47,7 +47,7 @@ from ..engine.rules import (
     name_error,
     panel_voltage_error,
 )
-from ..grid_coordinator import ServerSettings
+from ..grid_coordinator import ServerSettings, async_resume_polling
 from .checks import meter_errors, meter_in_use, meter_keys, server_errors
 from .load import LoadSubentryFlow
 from .node import NodeSubentryFlow
@@ -223,7 +223,9 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
                 for key, error in (await server_errors(self.hass, server)).items()
             }
             if not errors:
-                # The entry's update listener reloads it.
+                if updated == current:
+                    async_resume_polling(entry)  # the same credentials: nothing reloads
+                # Changed ones: the entry's update listener reloads it.
                 return self.async_update_and_abort(entry, data_updates={CONF_GRID_SERVER: updated})
         return self.async_show_form(
             step_id="reauth_confirm",
