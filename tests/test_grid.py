@@ -762,9 +762,12 @@ def test_answers_only_move_forward():
     assert denied.status is ReservationStatus.DENIED_FEE_REQUIRED
     cheaper_but_short = schedule_of(SUBSCRIPTION, availability_event(at(18), (1.0, 0.1), modified="a3"))
     assert infer_answer(denied, cheaper_but_short, [], NOW) is denied
-    # ...and turns into a grant when a slow server grants after all.
-    late_grant = schedule_of(SUBSCRIPTION, reservation_event((at(18), "PT1H", 5.0, 2.0)))
+    # ...and turns into a grant when a slow server grants after all (at a fee the customer offered)...
+    late_grant = schedule_of(SUBSCRIPTION, reservation_event((at(18), "PT1H", 5.0, 1.0)))
     assert infer_answer(denied, late_grant, [], NOW).status is ReservationStatus.GRANTED
+    # ...but not when it lists the reservation at a fee above that: that is still the fee it asks.
+    dearer = schedule_of(SUBSCRIPTION, reservation_event((at(18), "PT1H", 5.0, 2.0)))
+    assert infer_answer(denied, dearer, [], NOW) is denied
 
 
 def test_two_requests_for_one_grant_are_decided_in_order():
@@ -924,6 +927,62 @@ def test_a_new_request_is_not_answered_by_a_cancelled_grant_still_listed():
     )
     answer = infer_answer(asked, in_force(granted, [cancelled, asked]), [cancelled], NOW)
     assert answer.status is ReservationStatus.GRANTED
+
+
+def fee_event(*intervals: tuple[datetime, str, list[dict]], modified: str = "m1") -> dict:
+    return event(
+        "1",
+        [
+            {
+                "id": index,
+                "intervalPeriod": {"start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "duration": duration},
+                "payloads": payloads,
+            }
+            for index, (start, duration, payloads) in enumerate(intervals)
+        ],
+        payloadDescriptors=[{"payloadType": "IMPORT_CAPACITY_RESERVATION_FEE", "currency": "USD"}],
+        modificationDateTime=modified,
+    )
+
+
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        [payload("IMPORT_CAPACITY_RESERVATION", 0.0), payload("IMPORT_CAPACITY_RESERVATION_FEE", 0.8)],
+        [payload("IMPORT_CAPACITY_RESERVATION_FEE", 0.8)],  # the fee alone
+        [payload("CAPACITY_RESERVATION", 0), payload("CAPACITY_RESERVATION_FEE", 0.8)],  # the guide's names
+        [payload("IMPORT_CAPACITY_RESERVATION", 5.0), payload("IMPORT_CAPACITY_RESERVATION_FEE", 0.8)],
+    ],
+    ids=["zero-kw", "fee-only", "short-names", "kw-at-a-higher-fee"],
+)
+def test_a_fee_asked_in_the_reservation_event(payloads):
+    asked = request(kw=5.0, fee=0.5)
+    quoted = schedule_of(SUBSCRIPTION, fee_event((at(18), "PT1H", payloads)))
+    answer = infer_answer(asked, quoted, [], NOW)
+    assert answer.status is ReservationStatus.DENIED_FEE_REQUIRED
+    assert answer.required_fee == 0.8
+    assert answer.granted_w == 0.0
+    # Whatever the server lists for it, a price asked raises nothing.
+    heard = heard_answer(Heard(), quoted, NOW)
+    assert state(heard, at(18), [answer]).terms.import_terms == {"subscription": 6000.0}
+    # A fee this home offered, or one over another time, is not a fee asked for this request.
+    assert _status(request(kw=5.0, fee=0.8), quoted) is not ReservationStatus.DENIED_FEE_REQUIRED
+    elsewhere = schedule_of(SUBSCRIPTION, fee_event((at(20), "PT1H", payloads)))
+    assert _status(asked, elsewhere) is ReservationStatus.DENIED_NO_CAPACITY
+
+
+def _status(reservation: Reservation, schedule) -> ReservationStatus:
+    return infer_answer(reservation, schedule, [], NOW).status
+
+
+def test_a_request_waiting_keeps_what_is_listed_for_it_at_its_fee():
+    listed = grant_list((at(18), "PT1H", 2.0, 0.5))
+    waiting = request(kw=2.0, fee=0.5)
+    quoted = replace(request(kw=2.0, fee=0.1, request_id="r0"), status=ReservationStatus.DENIED_FEE_REQUIRED)
+    heard = heard_answer(Heard(), listed, NOW)
+    # The denied one is offered less than the interval's fee, but the waiting one offers it: kept.
+    assert state(heard, at(18), [quoted, waiting]).terms.reserved_w == 2000.0
+    assert state(heard, at(18), [quoted]).terms.reserved_w == 0.0
 
 
 def test_cancelled_reservations_round_trip_through_storage():

@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 
 from . import test_grid_server
-from .openadr_vtn import CapacityUtility, FakeVtn
+from .openadr_vtn import FEE_AT_ZERO_KW, FEE_ON_THE_KW, FEE_ONLY, CapacityUtility, FakeVtn
 from .test_grid_server import (
     BINDING,
     CONNECTION,
@@ -269,3 +269,29 @@ async def test_an_event_deleted_while_others_remain_is_cancelled_but_the_subscri
     await poll(hass, freezer, 60)
     assert float(state_of(LIMIT)) == 5000
     assert hass.states.get(SUBSCRIPTION).attributes["source"] == "retained"
+
+
+# --------------------------------------------- 6. every way the User Guide lets a fee be asked
+
+
+@pytest.mark.parametrize("fee_answer", [FEE_AT_ZERO_KW, FEE_ONLY, FEE_ON_THE_KW])
+async def test_a_fee_asked_inside_the_reservation_event(
+    hass: HomeAssistant, house: None, vtn: FakeVtn, freezer: FrozenDateTimeFactory, state_of, fee_answer: str
+) -> None:
+    # No availability event: the reservation event alone says what reserving costs.
+    business(vtn, fee_answer=fee_answer, announce_availability=False)
+    entry = await setup_panel(hass, vtn.url)
+    low = await reserve(hass, entry, power_kw=2, max_fee_per_kw=0.1)
+    assert low["status"] == "denied_fee_required"
+    assert low["required_fee_per_kw"] == 0.5
+    assert low["granted_kw"] == 0.0
+    await at_moment(hass, freezer, at(12, 15))
+    assert float(state_of(LIMIT)) == 5000  # a price asked is not capacity granted
+    assert float(state_of("sensor.main_panel_reservation_fees_committed")) == 0.0
+    fair = await reserve(hass, entry, power_kw=2, max_fee_per_kw=0.5)
+    assert fair["status"] == "granted"
+    assert fair["fee_per_kw"] == 0.5
+    assert float(state_of(LIMIT)) == 7000
+    assert state_of(LAST_REQUEST) == "granted"
+    await poll(hass, freezer, 60)
+    assert entry.runtime_data.grid.reservation(low["request_id"]).status.value == "denied_fee_required"

@@ -8,8 +8,11 @@ from them (User Guide 8.10.2):
 
 * granted: the reservations in force over the whole request add up to what
   was asked, on top of the ones granted to earlier requests;
-* denied, fee required: not granted, but enough capacity is available over the
-  whole request at a price above the fee offered;
+* denied, fee required: not granted, and the server asks more than the fee
+  offered: in its availability (enough capacity over the whole request, at a
+  price above the fee), or in its reservation list (an interval over the
+  request that reserves nothing but names a fee, or one that reserves what was
+  asked at a fee above the one offered: never accepted as a grant);
 * denied, no capacity: not granted, and not enough available (or none listed);
 * pending: neither event has changed since the request was posted (for two
   minutes at most: a server whose business logic leaves its events as they
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 # Differences smaller than this (W) are rounding.
 POWER_TOLERANCE_W = 1.0
+# And this, for fees per kW.
+FEE_TOLERANCE = 1e-9
 # How long an unchanged pair of events means "not answered yet".
 ANSWER_TIMEOUT = timedelta(minutes=2)
 # Capacity listed at an acceptable price but no grant: how long to wait for the
@@ -261,11 +266,20 @@ def _same_period(window: Window, reservation: Reservation) -> bool:
 
 
 def _grant(reservation: Reservation, schedule: GridSchedule, now: datetime) -> Reservation:
+    """Granted, at the fee listed for it; listed at a fee above the one offered, the fee is required."""
     exact = [
         window.price
         for window in schedule.reservations
-        if _same_period(window, reservation) and window.price is not None
+        if _same_period(window, reservation) and window.price is not None and window.value_w > 0
     ]
+    if exact and min(exact) > reservation.max_fee + FEE_TOLERANCE:
+        # The User Guide charges at most what was offered: this is the price asked, not a grant.
+        return replace(
+            reservation,
+            status=ReservationStatus.DENIED_FEE_REQUIRED,
+            required_fee=min(exact),
+            decided_at=now,
+        )
     fee = min(exact) if exact else _highest_price(schedule.reservations, reservation.start, reservation.end)
     return replace(
         reservation,
@@ -275,6 +289,25 @@ def _grant(reservation: Reservation, schedule: GridSchedule, now: datetime) -> R
         required_fee=None,
         decided_at=now,
     )
+
+
+def _fee_asked(reservation: Reservation, schedule: GridSchedule) -> float | None:
+    """A fee above the one offered, named in the reservation list over the request with nothing reserved.
+
+    The reservation fee is "the cost per unit of power of extra import capacity
+    available for reservation" (the enumeration): an interval of the list that
+    reserves nothing (0 kW, or only the fee) but names a fee is the price asked.
+    """
+    prices = [
+        window.price
+        for window in schedule.reservations
+        if window.price is not None
+        and window.price > reservation.max_fee + FEE_TOLERANCE
+        and window.value_w <= POWER_TOLERANCE_W
+        and window.start < reservation.end
+        and window.end > reservation.start
+    ]
+    return max(prices) if prices else None
 
 
 def infer_answer(
@@ -305,11 +338,18 @@ def infer_answer(
             reservation, status=ReservationStatus.DENIED_NO_CAPACITY, granted_w=0.0, decided_at=now
         )
     if changed_res and _granted(reservation, schedule, others, reservation.start):
-        return _grant(reservation, schedule, now)
+        answered = _grant(reservation, schedule, now)
+        if answered.status is ReservationStatus.GRANTED or status is ReservationStatus.PENDING:
+            return answered
     if status is not ReservationStatus.PENDING:
         return reservation  # denied, unless granted later (above)
     if not changed_res and not changed_avail and now - reservation.posted_at < ANSWER_TIMEOUT:
         return reservation  # the server has not answered yet
+    fee_asked = _fee_asked(reservation, schedule) if changed_res else None
+    if fee_asked is not None:
+        return replace(
+            reservation, status=ReservationStatus.DENIED_FEE_REQUIRED, required_fee=fee_asked, decided_at=now
+        )
     available = least_over(schedule.availability, reservation.start, reservation.end, add=False)
     price = _highest_price(schedule.availability, reservation.start, reservation.end)
     if available >= reservation.requested_w - POWER_TOLERANCE_W:
@@ -341,24 +381,36 @@ def listed_for_us(
     period and power) is left out; where none matches (a server that merges
     grants) and the list has not changed since the cancellation, its power is
     taken off over its period instead (a negative window). Once the server has
-    restated its list without it, there is nothing to take off. The intervals
-    of our grants are set aside first, so that what is left out is never a
-    grant of ours, and a request is never answered by the grant of one cancelled.
+    restated its list without it, there is nothing to take off. A grant listed
+    at a fee above the one offered (read as the fee required) is left out the
+    same way. The intervals of our grants are set aside first, then those of
+    our cancelled grants left out, then those of requests still waiting for an
+    answer at a fee they offered set aside: what is left out is never a grant
+    of ours, and a request is never answered by the grant of one cancelled.
     """
     remaining = list(windows)
-    kept = _set_aside(remaining, asked)
+    kept = _set_aside(remaining, asked, ReservationStatus.GRANTED)
     withdrawals = _take_off_cancelled(remaining, asked, listed_fingerprint)
+    kept += _set_aside(remaining, asked, ReservationStatus.PENDING)
+    for reservation in asked:
+        if reservation.status is ReservationStatus.DENIED_FEE_REQUIRED:
+            for window in [w for w in remaining if _same_period(w, reservation)]:
+                if window.price is not None and window.price > reservation.max_fee + FEE_TOLERANCE:
+                    remaining.remove(window)
     return (*kept, *remaining, *withdrawals)
 
 
-def _set_aside(remaining: list[Window], asked: Sequence[Reservation]) -> list[Window]:
-    """Take out of ``remaining`` the intervals listed for our grants."""
+def _set_aside(
+    remaining: list[Window], asked: Sequence[Reservation], status: ReservationStatus
+) -> list[Window]:
+    """Take out of ``remaining`` the intervals listed for our requests in ``status``, at fees they offered."""
     held: list[Window] = []
     for reservation in asked:
-        if reservation.status is not ReservationStatus.GRANTED:
+        if reservation.status is not status:
             continue
-        match = _matching(remaining, reservation, reservation.granted_w)
-        if match is not None:
+        power = reservation.granted_w if status is ReservationStatus.GRANTED else reservation.requested_w
+        match = _matching(remaining, reservation, power)
+        if match is not None and (match.price or 0.0) <= reservation.max_fee + FEE_TOLERANCE:
             remaining.remove(match)
             held.append(match)
     return held

@@ -127,8 +127,14 @@ def _carries(event: GridEvent, name: str) -> bool:
     return name in event.declared or any(name in slot.values for slot in event.slots)
 
 
+def _carries_reservations(event: GridEvent) -> bool:
+    """The event lists reservations, or only the fees they cost."""
+    return _carries(event, IMPORT_RESERVATION) or _carries(event, IMPORT_RESERVATION_FEE)
+
+
 def _newest_carrying(ordered: list[GridEvent], name: str) -> GridEvent | None:
-    carrying = [event for event in ordered if _carries(event, name)]
+    carries = _carries_reservations if name == IMPORT_RESERVATION else lambda event: _carries(event, name)
+    carrying = [event for event in ordered if carries(event)]
     return carrying[-1] if carrying else None
 
 
@@ -156,10 +162,14 @@ def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
         for slot in event.slots:
             values = slot.values
             for kind, name, price in _KINDS:
-                if name not in values or (kind in newest and newest[kind] is not event):
+                if kind in newest and newest[kind] is not event:
                     continue
                 cost = values.get(price) if price else None
-                kinds[kind].append(Window(slot.start, slot.end, values[name], cost, event.event_id, rank))
+                if name in values:
+                    kinds[kind].append(Window(slot.start, slot.end, values[name], cost, event.event_id, rank))
+                elif kind == "res" and cost is not None:
+                    # A fee without a power: what reserving then costs, nothing reserved (User Guide 8.10.2).
+                    kinds[kind].append(Window(slot.start, slot.end, 0.0, cost, event.event_id, rank))
             if _emergency(slot.flags, values.get(SIMPLE)):
                 value = values.get(IMPORT_LIMIT, math.nan)
                 kinds["emergency"].append(Window(slot.start, slot.end, value, None, event.event_id, rank))
@@ -182,7 +192,7 @@ def build_schedule(events: Iterable[GridEvent]) -> GridSchedule:
         export_limits=tuple(kinds["export"]),
         emergencies=tuple(kinds["emergency"]),
         request_event_id=request_event,
-        reservation_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_RESERVATION)),
+        reservation_fingerprint=tuple(e.fingerprint for e in ordered if _carries_reservations(e)),
         availability_fingerprint=tuple(e.fingerprint for e in ordered if _carries(e, IMPORT_AVAILABLE)),
         events=len(ordered),
     )
