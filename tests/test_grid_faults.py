@@ -12,7 +12,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 
-from custom_components.panel_capacity.const import CONF_GRID_SERVER, DOMAIN
+from custom_components.panel_capacity.const import CONF_GRID_SERVER, CONF_PROTOCOL_VERSION, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET
 from homeassistant.core import HomeAssistant
@@ -250,6 +250,7 @@ async def test_a_server_that_lost_its_data_keeps_the_subscription_and_envelope_u
     assert state_of(CONNECTION) == "connected"
     assert float(state_of(LIMIT)) == 6000
     assert hass.states.get(SUBSCRIPTION).attributes["source"] == "server"
+    assert [ven["venName"] for ven in vtn.vens.values()] == ["home-1"]  # it registered itself again
     assert entry.runtime_data.grid.data.heard.subscription_w == 6000
 
 
@@ -295,3 +296,78 @@ async def test_a_fee_asked_inside_the_reservation_event(
     assert state_of(LAST_REQUEST) == "granted"
     await poll(hass, freezer, 60)
     assert entry.runtime_data.grid.reservation(low["request_id"]).status.value == "denied_fee_required"
+
+
+# ---------------------------------------------------------- 7. the VEN registers itself
+
+
+@pytest.mark.parametrize("version", ["3.1.0", "3.0.1"])
+async def test_the_ven_registers_itself_and_says_until_the_utility_grants_it_targets(
+    hass: HomeAssistant, house: None, freezer: FrozenDateTimeFactory, state_of, version: str
+) -> None:
+    freezer.move_to(at(12))
+    vtn = FakeVtn(version, ven_registered=False, enforce_ven_targets=True)
+    vtn.add_program("dycm")
+    business(vtn)
+    async with vtn.serve():
+        entry = await setup_panel(hass, vtn.url, **{CONF_PROTOCOL_VERSION: version})
+        # It created its ven object: the utility has not granted it any target yet, so the
+        # events targeted at this home stay invisible, and the state says why.
+        assert [(ven["venName"], ven["targets"]) for ven in vtn.vens.values()] == [("home-1", [])]
+        assert state_of(CONNECTION) == "not_registered"
+        assert hass.states.get(CONNECTION).attributes["ven_id"] == next(iter(vtn.vens))
+        assert float(state_of(LIMIT)) == 7680  # the panel's own limit
+        posts = [r for r in vtn.recorded if r.method == "POST" and r.path == "/vens"]
+        assert len(posts) == 1
+        if version == "3.1.0":
+            assert b'"objectType":"VEN_VEN_REQUEST"' in posts[0].body
+        vtn.grant_targets("home-1", vtn.targets_for("home-1"))
+        await poll(hass, freezer, 60)
+        assert state_of(CONNECTION) == "connected"
+        assert float(state_of(LIMIT)) == 5000
+        assert len([r for r in vtn.recorded if r.method == "POST" and r.path == "/vens"]) == 1
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_ven_that_may_not_register_says_the_utility_has_not_registered_it(
+    hass: HomeAssistant, house: None, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    freezer.move_to(at(12))
+    vtn = FakeVtn(
+        ven_registered=False,
+        enforce_ven_targets=True,
+        scopes=("read_targets", "read_ven_objects", "write_reports"),  # no write_vens
+    )
+    vtn.add_program("dycm")
+    business(vtn)
+    async with vtn.serve():
+        entry = await setup_panel(hass, vtn.url)
+        assert vtn.vens == {}
+        assert state_of(CONNECTION) == "not_registered"
+        assert hass.states.get(CONNECTION).attributes["ven_id"] is None
+        # The utility registers it: found at the next poll, its events read.
+        vtn.add_ven("home-1", vtn.targets_for("home-1"))
+        await poll(hass, freezer, 60)
+        assert state_of(CONNECTION) == "connected"
+        assert float(state_of(LIMIT)) == 5000
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_targets_granted_through_the_ven_object_are_this_homes(
+    hass: HomeAssistant, house: None, freezer: FrozenDateTimeFactory, state_of
+) -> None:
+    freezer.move_to(at(12))
+    vtn = FakeVtn("3.0.1", ven_targets=[{"type": "GROUP", "values": ["feeder-7"]}])
+    program = vtn.add_program("dycm")
+    vtn.add_event(
+        program["id"],
+        eventName="feeder envelope",
+        targets=[{"type": "GROUP", "values": ["feeder-7"]}],
+        intervalPeriod={"start": "2026-06-01T00:00:00Z", "duration": "P1D"},
+        intervals=[{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [3.0]}]}],
+    )
+    async with vtn.serve():
+        entry = await setup_panel(hass, vtn.url, **{CONF_PROTOCOL_VERSION: "3.0.1"})
+        assert state_of(BINDING) == "envelope"
+        assert float(state_of(LIMIT)) == 3000
+        await hass.config_entries.async_unload(entry.entry_id)

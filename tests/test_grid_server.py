@@ -180,8 +180,17 @@ async def test_subscription_from_the_server_limits_the_site(
     assert float(state_of(SITE)) <= 4900
     # The client signed in with the credentials in the form body and read the program's events.
     paths = [path for _method, path, _query in vtn.requests]
-    # Lists are read until an empty page comes back.
-    assert paths[:6] == ["/auth/server", "/auth/token", "/programs", "/programs", "/events", "/events"]
+    # Lists are read until an empty page comes back; the VEN finds its ven object first.
+    assert paths[:8] == [
+        "/auth/server",
+        "/auth/token",
+        "/programs",
+        "/programs",
+        "/vens",
+        "/vens",
+        "/events",
+        "/events",
+    ]
     events_query = next(query for _m, path, query in vtn.requests if path == "/events")
     assert events_query["programID"] == next(iter(vtn.programs))
     token_body = next(r for r in vtn.recorded if r.path == "/auth/token").body

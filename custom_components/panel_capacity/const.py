@@ -132,6 +132,8 @@ PENDING_POLL_S: Final = 5
 MAX_BACKOFF_S: Final = 300
 # Credentials refused this many polls in a row: Home Assistant asks for new ones (polls go on).
 AUTH_REFUSALS_BEFORE_REAUTH: Final = 3
+# How often the VEN's own ven object is read again (every poll while it has no targets).
+VEN_CHECK_S: Final = 3600
 # A pending request not answered in this long stops the fast polling.
 PENDING_TIMEOUT_S: Final = 900
 GRID_STORAGE_VERSION: Final = 1

@@ -57,6 +57,7 @@ from .const import (
     PENDING_POLL_S,
     PENDING_TIMEOUT_S,
     STORAGE_SAVE_DELAY_S,
+    VEN_CHECK_S,
 )
 from .grid.client import (
     REQUEST_TIMEOUT_S,
@@ -69,7 +70,7 @@ from .grid.client import (
     OpenAdrResponseError,
     ProgramNotFoundError,
 )
-from .grid.model import GridDataError, parse_event
+from .grid.model import GridDataError, Ven, parse_event
 from .grid.reservations import (
     Reservation,
     ReservationStatus,
@@ -103,8 +104,20 @@ class GridConnection:
     AUTH_FAILED = "auth_failed"
     PROGRAM_NOT_FOUND = "program_not_found"
     BAD_ANSWER = "bad_answer"  # answers, but with something unusable (not JSON, too large, refused)
+    # Answers, but with nothing for this home: its ven object is missing or has no targets,
+    # so events targeted at it stay invisible until the utility grants them.
+    NOT_REGISTERED = "not_registered"
 
-    ALL = (NOT_CONFIGURED, CONNECTING, CONNECTED, UNREACHABLE, AUTH_FAILED, PROGRAM_NOT_FOUND, BAD_ANSWER)
+    ALL = (
+        NOT_CONFIGURED,
+        CONNECTING,
+        CONNECTED,
+        UNREACHABLE,
+        AUTH_FAILED,
+        PROGRAM_NOT_FOUND,
+        BAD_ANSWER,
+        NOT_REGISTERED,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +227,7 @@ class GridData:
     last_success: datetime | None = None
     last_error: str | None = None
     program_id: str | None = None
+    ven: Ven | None = None  # this VEN's ven object on the server, when it has one
 
 
 class GridCoordinator(DataUpdateCoordinator[GridData]):
@@ -236,6 +250,10 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         self._program_id: str | None = None
         self._failures = 0
         self._refusals = 0  # polls in a row whose credentials were refused
+        self._ven_checked: datetime | None = None
+        self._ven_readable = False  # the server shows this VEN its ven objects
+        self._nothing_for_us = False  # its last answer had no event for this home
+        self._registered_at: datetime | None = None  # when this VEN last asked to be registered
         self._logged_bad: set[str] = set()
         self._boundary_unsub: CALLBACK_TYPE | None = None
         self._state: tuple[GridData, GridPolicy, GridState] | None = None
@@ -363,6 +381,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         try:
             if self._program_id is None:
                 self._program_id = (await self.client.find_program(self.server.program)).program_id
+            ven = await self._check_ven(self.client, self.server.ven_name, now)
             raw_events = await self.client.events(self._program_id)
         except OpenAdrAuthError as err:
             return self._auth_failed(str(err), now)
@@ -377,13 +396,51 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         except OpenAdrError as err:
             return self._failed(GridConnection.UNREACHABLE, str(err), now)
         try:
-            return self._succeeded(raw_events, now)
+            return self._succeeded(raw_events, now, ven)
         except Exception as err:  # noqa: BLE001
             # Whatever the server sent, the loop goes on: the answer counts as unusable.
             LOGGER.debug("Grid data could not be used", exc_info=True)
             return self._failed(GridConnection.BAD_ANSWER, f"unusable data ({type(err).__name__})", now)
 
-    def _parse(self, raw_events: list[Any], now: datetime) -> GridSchedule:
+    async def _check_ven(self, client: OpenAdrClient, name: str, now: datetime) -> Ven | None:
+        """Find the ven object of this VEN, or create it where the server lets a VEN do it.
+
+        Read at the first poll, then hourly, and at every poll while the utility
+        has granted it no targets or the server answers with nothing for this
+        home; created at most hourly, or again at once when the one known is
+        gone (a server that lost its data). A server that does not show a VEN
+        its ven objects, or does not let it create one, is not an error.
+        """
+        known = self.data.ven
+        waiting = self._ven_readable and (known is None or not known.targets or self._nothing_for_us)
+        if (
+            self._ven_checked is not None
+            and not waiting
+            and now - self._ven_checked < timedelta(seconds=VEN_CHECK_S)
+        ):
+            return known
+        self._ven_checked = now
+        try:
+            ven = await client.find_ven(name)
+        except OpenAdrResponseError as err:
+            LOGGER.debug("The grid server shows no ven objects: %s", err)
+            self._ven_readable = False
+            return known
+        self._ven_readable = True
+        last = self._registered_at
+        if ven is None and (
+            known is not None or last is None or now - last >= timedelta(seconds=VEN_CHECK_S)
+        ):
+            self._registered_at = now
+            try:
+                ven = await client.register_ven(name)
+                LOGGER.info("Registered this VEN (%s) with the grid server", name)
+            except OpenAdrResponseError as err:
+                # Not allowed, or the name is another client's: the utility has to register it.
+                LOGGER.info("The grid server did not register this VEN (%s): %s", name, err)
+        return ven
+
+    def _parse(self, raw_events: list[Any], now: datetime, ven: Ven | None) -> GridSchedule:
         events = []
         seen: dict[tuple[str, str], datetime] = {}
         for raw in raw_events:
@@ -402,44 +459,50 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 )
             if event.program_id is not None and event.program_id != self._program_id:
                 continue
-            if not self._for_us(event.targets):
+            if not self._for_us(event.targets, ven):
                 continue
             events.append(event)
         self._first_seen = seen  # forget events the server no longer lists
         return build_schedule(events)
 
-    def _for_us(self, targets: tuple[str, ...]) -> bool:
-        """Untargeted events, and events targeted at this VEN or one of its extra targets."""
+    def _for_us(self, targets: tuple[str, ...], ven: Ven | None) -> bool:
+        """Untargeted events, and those targeted at this VEN, an extra target or one it was granted."""
         if not targets or self.server is None:
             return True
-        return bool({self.server.ven_name, *self.server.targets} & set(targets))
+        granted = ven.targets if ven is not None else ()
+        return bool({self.server.ven_name, *self.server.targets, *granted} & set(targets))
 
     def _log_bad(self, key: str, message: str) -> None:
         if key not in self._logged_bad:
             self._logged_bad.add(key)
             LOGGER.warning("Ignoring part of the grid server's data: %s", message)
 
-    def _succeeded(self, raw_events: list[Any], now: datetime) -> GridData:
+    def _succeeded(self, raw_events: list[Any], now: datetime, ven: Ven | None = None) -> GridData:
         if self._failures:
             LOGGER.info("The grid server %s is reachable again", self.server.url if self.server else "")
         self._failures = 0
         if self._refusals:
             self._refusals = 0
             self._end_reauth()
-        answer = self._parse(raw_events, now)
+        ven = ven or self.data.ven
+        answer = self._parse(raw_events, now, ven)
         heard = heard_answer(self.data.heard, answer, now)
         program_id = self._program_id or self.data.program_id
-        if answer.events == 0:
+        self._nothing_for_us = answer.events == 0
+        if self._nothing_for_us:
             self._program_id = None  # a server that lost its data may have made the program again
         # The answers are read from the server's list as it stands for this home (less what it cancelled).
         reservations = self._answer(in_force(heard, self.data.reservations), self.data.reservations, now)
         self._set_interval(reservations)
+        # Nothing for this home, and the server shows it has not granted this VEN any target.
+        unregistered = answer.events == 0 and self._ven_readable and (ven is None or not ven.targets)
         data = GridData(
-            connection=GridConnection.CONNECTED,
+            connection=GridConnection.NOT_REGISTERED if unregistered else GridConnection.CONNECTED,
             heard=heard,
             reservations=reservations,
             last_success=now,
             program_id=program_id,
+            ven=ven,
         )
         self._after_update(data)
         return data

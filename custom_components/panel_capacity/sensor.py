@@ -491,6 +491,7 @@ GRID_SENSORS: tuple[GridSensorDescription, ...] = (
             "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
             "last_error": grid.data.last_error,
             "program_id": grid.data.program_id,
+            "ven_id": grid.data.ven.ven_id if grid.data.ven else None,
             # Terms held from what the server said before (it cannot be reached, or no longer says).
             "retained": list(panel.grid_terms.retained) if panel.grid_terms else [],
         },
