@@ -635,6 +635,8 @@ async def test_secrets_stay_out_of_diagnostics_logs_and_events(
     assert diagnostics["entry"]["data"][CONF_GRID_SERVER][CONF_CLIENT_SECRET] == "**REDACTED**"
     assert diagnostics["grid"]["connection"] == "connected"
     assert diagnostics["grid"]["reservations"][0]["status"] == "granted"
+    assert diagnostics["grid"]["ven"]["name"] == "home-1"
+    assert "ha-ven" not in repr(diagnostics)  # the client id, a credential, is redacted everywhere
 
 
 # --------------------------------------------------------------- blueprint

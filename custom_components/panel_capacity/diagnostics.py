@@ -121,6 +121,7 @@ def _grid(entry: PanelCapacityConfigEntry) -> dict[str, Any]:
         "last_error": data.last_error,
         "terms": asdict(terms) if terms is not None else None,
         "schedule": asdict(grid.state_at(dt_util.utcnow()).schedule),
-        "ven": asdict(data.ven) if data.ven is not None else None,
+        # The ven object names the client id it belongs to: a credential, redacted like the entry's.
+        "ven": async_redact_data(asdict(data.ven), {"client_id"}) if data.ven is not None else None,
         "reservations": [reservation.as_dict() for reservation in data.reservations],
     }
