@@ -9,6 +9,12 @@ secret, program and VEN name printed at start.
 
 Usage: scripts/run python scripts/fake_vtn.py [--port 8081] [--version 3.1.0]
            [--subscription-kw 5] [--available-kw 4] [--price 0.5] [--envelope-kw 3 --envelope-in-min 2]
+           [--unregistered] [--keep-cancelled-grants] [--fee-answer zero_kw]
+
+--unregistered: no ven object for the VEN (it registers itself, and sees nothing until targets are
+granted; the events are then enforced by target, as the reference VTN does). --keep-cancelled-grants:
+a deleted report's grant stays listed (the reference VTN has no business logic to withdraw it).
+--fee-answer: how a fee too low is answered besides the availability (zero_kw, fee_only, kw_at_fee).
 """
 
 from __future__ import annotations
@@ -22,11 +28,11 @@ import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.openadr_vtn import CapacityUtility, FakeVtn
+from tests.openadr_vtn import FEE_ANSWERS, FEE_IN_AVAILABILITY, CapacityUtility, FakeVtn
 
 
 async def serve(args: argparse.Namespace) -> None:
-    vtn = FakeVtn(args.version)
+    vtn = FakeVtn(args.version, ven_registered=not args.unregistered, enforce_ven_targets=args.unregistered)
     program = vtn.add_program("dycm")
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     offer = [
@@ -39,6 +45,8 @@ async def serve(args: argparse.Namespace) -> None:
         ven_name=vtn.ven_name,
         subscription_kw=args.subscription_kw,
         availability=offer,
+        withdraw_on_delete=not args.keep_cancelled_grants,
+        fee_answer=args.fee_answer,
     )
     utility.install()
     if args.envelope_kw is not None:
@@ -68,6 +76,9 @@ def main() -> None:
     parser.add_argument("--price", type=float, default=0.5)
     parser.add_argument("--envelope-kw", type=float)
     parser.add_argument("--envelope-in-min", type=float, default=2.0)
+    parser.add_argument("--unregistered", action="store_true")
+    parser.add_argument("--keep-cancelled-grants", action="store_true")
+    parser.add_argument("--fee-answer", choices=FEE_ANSWERS, default=FEE_IN_AVAILABILITY)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(parser.parse_args()))
 
