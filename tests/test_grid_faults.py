@@ -326,6 +326,10 @@ async def test_the_ven_registers_itself_and_says_until_the_utility_grants_it_tar
         assert state_of(CONNECTION) == "connected"
         assert float(state_of(LIMIT)) == 5000
         assert len([r for r in vtn.recorded if r.method == "POST" and r.path == "/vens"]) == 1
+        # Registered and reading its events: its ven object is read again only hourly.
+        reads = len([r for r in vtn.recorded if r.path == "/vens"])
+        await poll(hass, freezer, 120)
+        assert len([r for r in vtn.recorded if r.path == "/vens"]) == reads
         await hass.config_entries.async_unload(entry.entry_id)
 
 

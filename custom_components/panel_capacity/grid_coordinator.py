@@ -405,14 +405,14 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     async def _check_ven(self, client: OpenAdrClient, name: str, now: datetime) -> Ven | None:
         """Find the ven object of this VEN, or create it where the server lets a VEN do it.
 
-        Read at the first poll, then hourly, and at every poll while the utility
-        has granted it no targets or the server answers with nothing for this
-        home; created at most hourly, or again at once when the one known is
-        gone (a server that lost its data). A server that does not show a VEN
-        its ven objects, or does not let it create one, is not an error.
+        Read at the first poll, then hourly, and at every poll while the server
+        answers with nothing for this home (waiting for the utility to grant it
+        targets, or a server that lost its data); created at most hourly, or
+        again at once when the one known is gone. A server that does not show a
+        VEN its ven objects, or does not let it create one, is not an error.
         """
         known = self.data.ven
-        waiting = self._ven_readable and (known is None or not known.targets or self._nothing_for_us)
+        waiting = self._ven_readable and self._nothing_for_us
         if (
             self._ven_checked is not None
             and not waiting
