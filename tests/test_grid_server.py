@@ -624,6 +624,7 @@ async def test_server_settings_are_checked_before_they_are_saved(
         ({CONF_URL: vtn.url.rsplit("/", 2)[0]}, {CONF_URL: "not_openadr"}),
         ({CONF_CLIENT_ID: ""}, {CONF_CLIENT_ID: "required"}),
         ({CONF_VERIFY_SSL: True}, {CONF_URL: "insecure_url"}),  # http would send the secret in clear
+        ({CONF_POLL_INTERVAL_S: 5}, {CONF_POLL_INTERVAL_S: "poll_interval_out_of_range"}),
     ]
     for change, errors in cases:
         result = await hass.config_entries.options.async_configure(flow_id, good | change)
