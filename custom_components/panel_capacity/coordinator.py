@@ -82,11 +82,11 @@ MISSING_GRACE_S = 60.0
 # How often the counters are written even when nothing was done.
 PERIODIC_SAVE_S = 300.0
 HELD_STATES = (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED)
-# What the log says of a sensor that starts to have a problem.
+# What the log says of a sensor that starts to have a problem ({state}: its state and unit).
 FAULT_LOG = {
-    ReadingFault.NO_NUMBER: "gives no number",
-    ReadingFault.STALE: "has not reported within the staleness time",
-    ReadingFault.IMPLAUSIBLE: "reads far more than its conductors could carry (ten times their rating)",
+    ReadingFault.NO_NUMBER: "gives no number (its state: {state})",
+    ReadingFault.STALE: "has not reported within the staleness time (its last state: {state})",
+    ReadingFault.IMPLAUSIBLE: "reads {state}, more than ten times what its conductors are rated for",
 }
 
 
@@ -559,13 +559,16 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         for entity_id, fault in faults.items():
             if self.sensor_faults.get(entity_id) is not fault:
                 state = self.hass.states.get(entity_id)
+                shown = (
+                    "-"
+                    if state is None
+                    else f"{state.state} {state.attributes.get(ATTR_UNIT_OF_MEASUREMENT, '')}"
+                )
                 LOGGER.warning(
-                    "%s: %s %s (it reads %s %s): ignored as a sensor problem",
+                    "%s: %s %s; ignored as a sensor problem",
                     title,
                     entity_id,
-                    FAULT_LOG[fault],
-                    None if state is None else state.state,
-                    "" if state is None else state.attributes.get(ATTR_UNIT_OF_MEASUREMENT, ""),
+                    FAULT_LOG[fault].format(state=shown.strip()),
                 )
         for entity_id in self.sensor_faults.keys() - faults.keys():
             LOGGER.info("%s: %s reads again", title, entity_id)
