@@ -335,6 +335,25 @@ async def test_user_cap_lowers_the_limit_and_never_raises_it(
     assert state_of("sensor.main_panel_binding_limit") == "panel"
 
 
+@pytest.mark.parametrize("value", ["nan", float("nan"), "NaN"])
+async def test_user_cap_refuses_not_a_number_and_keeps_its_setting(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of, value: Any
+) -> None:
+    number = "number.main_panel_limit_cap"
+    await hass.services.async_call("number", "set_value", {"entity_id": number, "value": 5000}, blocking=True)
+    # Home Assistant's range check lets NaN through (it compares false with both bounds): ours refuses it.
+    with pytest.raises(ServiceValidationError) as error:
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": number, "value": value}, blocking=True
+        )
+    assert error.value.translation_domain == DOMAIN
+    assert error.value.translation_key == "not_a_number"
+    await hass.async_block_till_done()
+    assert float(state_of(number)) == 5000
+    assert loaded_entry.runtime_data.coordinator.user_cap_w == 5000
+    assert float(state_of("sensor.main_panel_effective_limit")) == 5000
+
+
 async def test_unload_gives_every_load_back(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
 ) -> None:

@@ -31,7 +31,12 @@ class PanelBinarySensorDescription(BinarySensorEntityDescription):
 
 def _sensor_problem(coordinator: PanelCapacityCoordinator) -> bool:
     status = coordinator.data
-    return status.fail_safe or status.site_w is None or bool(coordinator.missing_entities)
+    return (
+        status.fail_safe
+        or status.site_w is None
+        or bool(coordinator.missing_entities)
+        or bool(coordinator.sensor_faults)
+    )
 
 
 BINARY_SENSORS: tuple[PanelBinarySensorDescription, ...] = (
@@ -58,6 +63,10 @@ BINARY_SENSORS: tuple[PanelBinarySensorDescription, ...] = (
                 None if coordinator.data.reading_age_s is None else round(coordinator.data.reading_age_s, 1)
             ),
             "missing_entities": coordinator.missing_entities,
+            # Sensors that are there but give nothing usable, and why: changes only when that does.
+            "sensor_faults": {
+                entity_id: fault.value for entity_id, fault in coordinator.sensor_faults.items()
+            },
         },
     ),
 )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import probatio
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import (
     Context,
     Event,
@@ -51,6 +52,7 @@ from .const import (
     WATCHDOG_INTERVAL,
 )
 from .engine import (
+    ROOT,
     TERM_USER_CAP,
     Action,
     ActionKind,
@@ -60,6 +62,7 @@ from .engine import (
     LoadKind,
     LoadState,
     NodeReading,
+    ReadingFault,
     SiteReading,
     Status,
     StepInput,
@@ -79,6 +82,12 @@ MISSING_GRACE_S = 60.0
 # How often the counters are written even when nothing was done.
 PERIODIC_SAVE_S = 300.0
 HELD_STATES = (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED)
+# What the log says of a sensor that starts to have a problem ({state}: its state and unit).
+FAULT_LOG = {
+    ReadingFault.NO_NUMBER: "gives no number (its state: {state})",
+    ReadingFault.STALE: "has not reported within the staleness time (its last state: {state})",
+    ReadingFault.IMPLAUSIBLE: "reads {state}, more than ten times what its conductors are rated for",
+}
 
 
 class StoredData(TypedDict):
@@ -125,6 +134,10 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._sent: dict[str, float] = {}  # load -> the last value we set
         self._manual: set[str] = set()
         self._missing_since: dict[str, float] = {}
+        # Sensors that are there but give nothing usable: found while reading, or refused by the engine.
+        self._read_faults: dict[str, ReadingFault] = {}
+        self.sensor_faults: dict[str, ReadingFault] = {}
+        self._sensors_of = self._sensors_by_constraint(setup)
         self._failures_logged: set[str] = set()
         self._keep_on_reload: set[str] = set()
         self.moving_orphans = False  # moving what hung on a removed node (see orphans)
@@ -283,11 +296,14 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             for alert in result.alerts_raised:
                 self._fire_alert(alert)
             self._check_entities(now)
-            self.async_set_updated_data(self.engine.status())
+            status = self.engine.status()
+            self._note_sensor_faults(status)
+            self.async_set_updated_data(status)
             if result.actions or result.alerts_raised or now - self._last_save >= PERIODIC_SAVE_S:
                 self.async_save()
 
     def _read(self, now: float) -> StepInput:
+        self._read_faults = {}
         terms = {TERM_USER_CAP: self.user_cap_w} if self.user_cap_w is not None else {}
         export_terms: dict[str, float] = {}
         if self.grid is not None:
@@ -305,26 +321,39 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             day=dt_util.now().date().toordinal(),
         )
 
-    def _measure(self, entity_id: str, watts_per_amp: float) -> tuple[float, float] | None:
-        """A sensor's power (W, or A x ``watts_per_amp``) and when it last reported; None: no value."""
+    def _measure(self, entity_id: str, watts_per_amp: float, now: float) -> tuple[float, float] | None:
+        """A sensor's power (W, or A x ``watts_per_amp``) and when it last reported; None: no value.
+
+        A sensor that is there but gives no number, or has not reported within
+        the staleness time, is noted as a sensor problem (a missing one is a
+        Repairs issue instead).
+        """
         state = self.hass.states.get(entity_id)
         value = state_power_w(state, watts_per_amp)
-        if value is None or state is None:
+        if state is None:
             return None
-        return value, state.last_reported.timestamp()
+        if value is None:
+            self._read_faults[entity_id] = ReadingFault.NO_NUMBER
+            return None
+        reported = state.last_reported.timestamp()
+        if now - reported > self.setup.settings.staleness_s:
+            self._read_faults[entity_id] = ReadingFault.STALE
+        return value, reported
 
     def _conductors(
         self, sensors: Mapping[Conductor, str], now: float, *, fresh_only: bool
-    ) -> dict[Conductor, tuple[float, float]]:
-        """Per-conductor readings; with ``fresh_only``, one older than the staleness time is left out."""
+    ) -> tuple[dict[Conductor, tuple[float, float]], dict[Conductor | None, ReadingFault]]:
+        """Per-conductor readings (with ``fresh_only``, a stale one is left out) and their sensors' faults."""
         volts = self.setup.panel.conductor_voltage_v
-        staleness = self.setup.settings.staleness_s
         readings = {}
+        faults: dict[Conductor | None, ReadingFault] = {}
         for conductor, entity_id in sensors.items():
-            measured = self._measure(entity_id, volts)
-            if measured is not None and not (fresh_only and now - measured[1] > staleness):
+            measured = self._measure(entity_id, volts, now)
+            if (fault := self._read_faults.get(entity_id)) is not None:
+                faults[conductor] = fault
+            if measured is not None and not (fresh_only and fault is ReadingFault.STALE):
                 readings[conductor] = measured
-        return readings
+        return readings, faults
 
     def _site_reading(self, now: float) -> SiteReading:
         """The service: its total (one sensor, or import minus export) and its measured conductors.
@@ -334,33 +363,44 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         total, as old as the oldest of them, so a silent one leads to fail-safe.
         """
         setup = self.setup
-        parts = [self._measure(entity_id, setup.panel.watts_per_amp) for entity_id in setup.site_sensors]
-        per = self._conductors(setup.conductor_sensors, now, fresh_only=bool(parts))
+        parts = [self._measure(entity_id, setup.panel.watts_per_amp, now) for entity_id in setup.site_sensors]
+        per, faults = self._conductors(setup.conductor_sensors, now, fresh_only=bool(parts))
         conductors_w = {conductor: value for conductor, (value, _) in per.items()} or None
+        total_faults = [self._read_faults[e] for e in setup.site_sensors if e in self._read_faults]
+        if total_faults:
+            faults[None] = total_faults[0]
         if not parts:
             if not per:
-                return SiteReading(None)
-            return SiteReading(None, min(reported for _, reported in per.values()), conductors_w)
+                return SiteReading(None, faults=faults or None)
+            return SiteReading(
+                None, min(reported for _, reported in per.values()), conductors_w, faults or None
+            )
         values = [part for part in parts if part is not None]
         if len(values) < len(parts):
-            return SiteReading(None, conductors_w=conductors_w)
+            return SiteReading(None, conductors_w=conductors_w, faults=faults or None)
         power = values[0][0] if len(values) == 1 else values[0][0] - values[1][0]
-        return SiteReading(power, min(reported for _, reported in values), conductors_w)
+        return SiteReading(power, min(reported for _, reported in values), conductors_w, faults or None)
 
     def _node_readings(self, now: float) -> dict[str, NodeReading]:
-        """What each node's own sensors read; a node with none fresh is left out (estimated)."""
-        staleness = self.setup.settings.staleness_s
+        """What each node's own sensors read, and their faults; a node with nothing of either is left out.
+
+        A node with no fresh reading is estimated from its loads; one whose
+        sensor is there but gives nothing usable says so in its faults.
+        """
         readings: dict[str, NodeReading] = {}
         for node in self.setup.nodes:
-            total = self._measure(node.power_sensor, node.watts_per_amp) if node.power_sensor else None
-            if total is not None and now - total[1] > staleness:
-                total = None
-            per = self._conductors(node.conductor_sensors, now, fresh_only=True)
-            if total is None and not per:
+            total = self._measure(node.power_sensor, node.watts_per_amp, now) if node.power_sensor else None
+            per, faults = self._conductors(node.conductor_sensors, now, fresh_only=True)
+            if node.power_sensor and (fault := self._read_faults.get(node.power_sensor)) is not None:
+                faults[None] = fault
+                if fault is ReadingFault.STALE:
+                    total = None
+            if total is None and not per and not faults:
                 continue
             readings[node.subentry_id] = NodeReading(
                 power_w=None if total is None else total[0],
                 conductors_w={conductor: value for conductor, (value, _) in per.items()} or None,
+                faults=faults or None,
             )
         return readings
 
@@ -491,6 +531,52 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                     translation_key="entity_missing",
                     translation_placeholders={"entity_id": entity_id, "panel": self.config_entry.title},
                 )
+
+    @staticmethod
+    def _sensors_by_constraint(setup: PanelSetup) -> dict[tuple[str, Conductor | None], tuple[str, ...]]:
+        """The sensors behind each constraint: a node (ROOT: the panel) and a conductor (None: its total)."""
+        sensors: dict[tuple[str, Conductor | None], tuple[str, ...]] = {(ROOT, None): setup.site_sensors}
+        sensors |= {
+            (ROOT, conductor): (entity_id,) for conductor, entity_id in setup.conductor_sensors.items()
+        }
+        for node in setup.nodes:
+            if node.power_sensor:
+                sensors[node.subentry_id, None] = (node.power_sensor,)
+            sensors |= {
+                (node.subentry_id, conductor): (entity_id,)
+                for conductor, entity_id in node.conductor_sensors.items()
+            }
+        return sensors
+
+    @callback
+    def _note_sensor_faults(self, status: Status) -> None:
+        """The sensors with a problem now (found here or refused by the engine), logged as it starts, ends."""
+        faults = dict(self._read_faults)
+        for key, fault in status.faults.items():
+            if fault is ReadingFault.IMPLAUSIBLE:
+                faults |= dict.fromkeys(self._sensors_of.get(key, ()), fault)
+        for load_id, fault in status.load_faults.items():
+            if (load := self.loads.get(load_id)) is not None and load.power_sensor:
+                faults[load.power_sensor] = fault
+        faults = dict(sorted(faults.items()))
+        title = self.config_entry.title
+        for entity_id, fault in faults.items():
+            if self.sensor_faults.get(entity_id) is not fault:
+                state = self.hass.states.get(entity_id)
+                shown = (
+                    "-"
+                    if state is None
+                    else f"{state.state} {state.attributes.get(ATTR_UNIT_OF_MEASUREMENT, '')}"
+                )
+                LOGGER.warning(
+                    "%s: %s %s; ignored as a sensor problem",
+                    title,
+                    entity_id,
+                    FAULT_LOG[fault].format(state=shown.strip()),
+                )
+        for entity_id in self.sensor_faults.keys() - faults.keys():
+            LOGGER.info("%s: %s reads again", title, entity_id)
+        self.sensor_faults = faults
 
     def _issue_id(self, entity_id: str) -> str:
         return f"missing_{self.config_entry.entry_id}_{entity_id}"

@@ -19,7 +19,7 @@ import uuid
 
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
@@ -89,6 +89,8 @@ if TYPE_CHECKING:
 
 SINCE_EVER = datetime.min.replace(tzinfo=UTC)
 FOREVER = datetime.max.replace(tzinfo=UTC)
+# An error message echoes this much of a request id it was given (ours have 12 characters).
+SHOWN_ID_CHARS = 24
 
 
 class GridConnection:
@@ -634,16 +636,21 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         return None
 
     async def async_cancel_reservation(self, request_id: str) -> Reservation:
-        """Withdraw a request; HomeAssistantError when the server does not allow it."""
+        """Withdraw a request; HomeAssistantError when the server does not allow it.
+
+        An id that names no request of ours (or one already cancelled) is the
+        caller's mistake: a ServiceValidationError, which Home Assistant answers
+        without logging it as an error of the integration.
+        """
         reservation = self.reservation(request_id)
         if reservation is None or reservation.status is ReservationStatus.CANCELLED:
-            raise HomeAssistantError(
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_reservation",
-                translation_placeholders={"request_id": request_id},
+                translation_placeholders={"request_id": shown_id(request_id)},
             )
         if self.client is None or reservation.report_id is None:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_grid_server")
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
         try:
             await self.client.delete_report(reservation.report_id)
         except OpenAdrNotSupportedError as err:
@@ -698,6 +705,11 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     def fees_committed(self, now: datetime) -> float:
         """What the granted reservations not yet over cost (fee per kW x kW)."""
         return round(sum(r.committed_fee for r in self.data.reservations if r.end > now), 2)
+
+
+def shown_id(request_id: str) -> str:
+    """A request id as an error message shows it: ours are 12 characters, anything longer is cut."""
+    return request_id if len(request_id) <= SHOWN_ID_CHARS else f"{request_id[:SHOWN_ID_CHARS]}…"
 
 
 def reservation_response(reservation: Reservation) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from .engine import (
     LoadState,
     LoadStatus,
     NodeStatus,
+    ReadingFault,
     Status,
 )
 from .engine.terms import LimitTerm
@@ -97,6 +98,14 @@ def _conductor_of(constraint: ConstraintStatus) -> str:
     return TOTAL if constraint.conductor is None else constraint.conductor.value
 
 
+def _source_of(node: NodeStatus) -> str:
+    """Where a node's reading comes from; when one of its sensors has a problem, which problem."""
+    for constraint in (node.total, *node.conductors.values()):
+        if constraint.fault is not None:
+            return constraint.fault.value
+    return node.total.source.value
+
+
 @dataclass(frozen=True, kw_only=True)
 class NodeSensorDescription(SensorEntityDescription):
     """A node's sensor, read from its part of the status snapshot (its total, its tightest limit)."""
@@ -141,9 +150,9 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
         key="node_source",
         translation_key="node_source",
         device_class=SensorDeviceClass.ENUM,
-        options=[source.value for source in FlowSource],
+        options=[*(source.value for source in FlowSource), *(fault.value for fault in ReadingFault)],
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda node: node.total.source.value,
+        value_fn=_source_of,
     ),
 )
 

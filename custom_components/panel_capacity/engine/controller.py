@@ -15,13 +15,13 @@ from dataclasses import replace
 import math
 from typing import TYPE_CHECKING, Any
 
-from . import export, ledger, memory, quiet, shedding, status
+from . import export, ledger, memory, quiet, screen, shedding, status
 from .config import LoadKind
 from .limits import effective_export_limit, effective_limit
 from .loads import UNAVAILABLE, Held
-from .model import Action, ActionKind, ActionReason, Alert, StepResult
+from .model import Action, ActionKind, ActionReason, Alert, ReadingFault, StepResult
 from .state import EngineState
-from .tree import ROOT_INDEX
+from .tree import ROOT_INDEX, Key
 from .validation import validate
 
 if TYPE_CHECKING:
@@ -103,24 +103,35 @@ class CapacityEngine:
             state.export_limit = effective_export_limit(state.export_terms)
 
     def _read(self, now: float, inp: StepInput) -> None:
-        """Take in the site's, the nodes' and the loads' readings."""
+        """Take in the site's, the nodes' and the loads' readings, refusing what no panel could carry."""
         state = self._state
-        site = inp.site
+        bounds = state.bounds
+        faults: dict[Key, ReadingFault] = {}
+        site = screen.screen_site(bounds, inp.site, faults)
         state.site = site
         power = site.power_w
-        if power is None or not math.isfinite(power):
+        if power is None:
             power = _sum_of_conductors(site.conductors_w, self.panel.conductors)
         if power is not None and math.isfinite(power):
             state.site_w = float(power)
             state.site_time = site.time if site.time is not None else now
         else:
             state.site_w = None
-        state.readings = dict(inp.nodes) if inp.nodes else {}
+        state.readings = screen.screen_nodes(bounds, inp.nodes, faults) if inp.nodes else {}
+        state.faults = faults
         settings = self.settings
         get = inp.loads.get
+        load_faults: dict[str, ReadingFault] = {}
         for slot in state.slots:
-            if slot.observe(get(slot.cfg.load_id, UNAVAILABLE), now, settings) and slot.cmd.at is not None:
+            seen = get(slot.cfg.load_id, UNAVAILABLE)
+            measured = seen.measured_w
+            if measured is not None and abs(measured) > slot.bound_w:
+                # Its own sensor reads more than its node could carry: not measured (see screen).
+                load_faults[slot.cfg.load_id] = ReadingFault.IMPLAUSIBLE
+                seen = replace(seen, measured_w=None)
+            if slot.observe(seen, now, settings) and slot.cmd.at is not None:
                 ledger.confirm(slot)
+        state.load_faults = load_faults
         ledger.settle(state.slots, state.site_w, state.site_time, now, settings)
         state.update_flows()
 

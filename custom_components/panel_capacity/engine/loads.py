@@ -94,6 +94,8 @@ class LoadSlot:
     cmd: Command = field(default_factory=Command)
     # The quiet band's threshold, and the state it was found for.
     min_room: tuple[tuple[Any, ...], float | None] | None = None
+    # Its own sensor reads no more than this (W), the most its node could carry (see screen).
+    bound_w: float = math.inf
 
     # -------------------------------------------------------------- questions
 

@@ -58,6 +58,7 @@ def snapshot(state: EngineState) -> Status:
         over_export_limit=site is not None and exp is not None and site < -exp.effective_w,
         nodes=nodes,
         binding=_binding(state, nodes),
+        load_faults=dict(state.load_faults),
     )
 
 
@@ -80,6 +81,7 @@ def _nodes(state: EngineState) -> dict[str, NodeStatus]:
                 projected_w=projected[index] if index < count else None,
                 limit=state.limit if index == ROOT_INDEX else constraint.limit,
                 volts=tree.volts,
+                fault=state.faults.get((constraint.node.node_id, constraint.conductor)),
             )
         )
     nodes: dict[str, NodeStatus] = {}
