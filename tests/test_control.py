@@ -21,7 +21,7 @@ from custom_components.panel_capacity.const import (
     EVENT_ACTION,
     EVENT_ALERT,
 )
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigSubentry
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -332,13 +332,13 @@ async def test_user_cap_lowers_the_limit_and_never_raises_it(
     assert state_of("sensor.main_panel_binding_limit") == "panel"
 
 
-async def test_unload_gives_every_load_back(
+async def test_disabling_gives_every_load_back(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
 ) -> None:
     await set_number(hass, BASE, 9000)
     assert state_of(WATER_HEATER) == "off"
     assert float(state_of(EV)) == 0
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    assert await hass.config_entries.async_set_disabled_by(loaded_entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert state_of(WATER_HEATER) == "on"
     assert float(state_of(EV)) == 16
@@ -374,8 +374,8 @@ async def test_changes_in_quick_succession_keep_loads_held(
     assert loaded_entry.runtime_data.coordinator.setup.settings.margin_w == 300
     assert state_of(WATER_HEATER) == "off"
     assert "released" not in [action.data["reason"] for action in actions]  # nothing given back
-    # With no reload pending, unloading (disabling the panel) gives every load back.
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    # With no reload pending, disabling the panel gives every load back.
+    assert await hass.config_entries.async_set_disabled_by(loaded_entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert state_of(WATER_HEATER) == "on"
 

@@ -67,7 +67,7 @@ from .engine import (
 from .readings import actuator_available, actuator_is_on, service_call, state_number, state_power_w
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from .configuration import LoadBinding, NodeBinding, PanelSetup
     from .engine import Conductor
@@ -126,7 +126,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._manual: set[str] = set()
         self._missing_since: dict[str, float] = {}
         self._failures_logged: set[str] = set()
-        self._keep_on_reload: set[str] = set()
+        self._kept: set[str] = set()  # loads left held for the next controller (see async_suspend)
         self.moving_orphans = False  # moving what hung on a removed node (see orphans)
         self._running = False
         self._stopped = False
@@ -186,26 +186,43 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._running = True
         await self._async_step()
 
-    @callback
-    def async_prepare_reload(self, entry: PanelCapacityConfigEntry) -> None:
-        """A reload for a changed configuration is coming.
+    def take_over(self, previous: PanelCapacityCoordinator) -> None:
+        """Carry on from the controller this one replaces (a reload): what is in memory only.
 
-        Loads that stay configured with the same actuator stay held: the new
-        controller takes them over from the stored memory instead of every load
-        being given back and shed again. Removed or rewired loads are given back.
+        What it holds comes from the store; its commands still in flight come from
+        its engine. Their contexts tell the state changes they cause from a
+        person's; its last values sent and recent actions go on.
         """
-        self._keep_on_reload = {
-            load_id
-            for load_id, load in self.loads.items()
-            if load_id in entry.subentries
-            and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
-        }
+        self.engine.carry_on(previous.engine, previous._kept)
+        self._contexts.extend(previous._contexts)
+        self._sent |= {load_id: value for load_id, value in previous._sent.items() if load_id in self.loads}
+        self.recent_actions.extend(previous.recent_actions)
 
     async def async_release(self) -> None:
-        """Stop controlling and give back the loads it holds (all of them, unless reloading)."""
+        """Stop controlling for good (the panel disabled or removed): give back every load it holds."""
+        await self._async_stop(keep=())
+
+    async def async_suspend(self) -> None:
+        """Stop for a reload (or an unload that is not for good): keep what it holds.
+
+        The next controller takes the held loads over from the stored memory, and
+        no command reaches them. Only a load no longer configured the same way (its
+        subentry removed, or its actuator changed) is given back: nothing would
+        take it over.
+        """
+        subentries = self.config_entry.subentries
+        keep = {
+            load_id
+            for load_id, load in self.loads.items()
+            if (sub := subentries.get(load_id)) is not None and sub.data.get(CONF_ACTUATOR) == load.actuator
+        }
+        self._kept = keep
+        await self._async_stop(keep=keep)
+
+    async def _async_stop(self, keep: Collection[str]) -> None:
         async with self._lock:
             self._stopped = True
-            for action in self.engine.release(self._now(), keep=self._keep_on_reload):
+            for action in self.engine.release(self._now(), keep=keep):
                 await self._execute(action)
             await self._store.async_save(self._stored())
         for issue_id in self._missing_since:

@@ -212,6 +212,19 @@ class CapacityEngine:
         state.now = now if state.now is None else max(now, state.now)
         return tuple(self._release(keep))
 
+    def carry_on(self, previous: CapacityEngine, load_ids: Collection[str]) -> None:
+        """Take over the commands of the controller this one replaces (a reload), for ``load_ids``.
+
+        What is held comes with the memory; what was commanded and is not shown
+        yet, or given up on as not responding, is known only to the running
+        controller. Without it a command the meter does not show yet is taken
+        for none, and another load is shed for the same excess.
+        """
+        for load_id in load_ids:
+            old, new = previous._state.by_id.get(load_id), self._state.by_id.get(load_id)
+            if old is not None and new is not None:
+                new.cmd = replace(old.cmd)
+
     def _dry_run(self, now: float) -> tuple[Action, ...]:
         """Monitor mode: what the controller would do now, without doing it."""
         state = self._state
