@@ -489,7 +489,13 @@ GRID_SENSORS: tuple[GridSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _panel, grid: grid.data.connection,
         attributes_fn=lambda _panel, grid: {
-            "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
+            # While connected it would move at every poll (a row in the recorder each): shown
+            # only while the connection is lost, when it says since when.
+            "last_success": (
+                grid.data.last_success.isoformat()
+                if grid.data.last_success and grid.data.connection != GridConnection.CONNECTED
+                else None
+            ),
             "last_error": grid.data.last_error,
             "program_id": grid.data.program_id,
         },

@@ -302,6 +302,7 @@ class Status:
     insufficient: bool
     fail_safe: bool
     reading_age_s: float | None
+    reading_time: float | None = None  # when the site reading in use was taken
     loads: Mapping[str, LoadStatus]
     accounting: AccountingSnapshot
     planned: tuple[Action, ...] = ()  # monitor mode: what it would have done

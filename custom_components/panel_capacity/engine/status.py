@@ -50,6 +50,7 @@ def snapshot(state: EngineState) -> Status:
         insufficient=state.insufficient,
         fail_safe=state.fail_safe,
         reading_age_s=None if state.site_time is None else max(0.0, now - state.site_time),
+        reading_time=state.site_time,
         loads=_loads(state, now, projected),
         accounting=state.acc.snapshot(),
         planned=state.planned,
