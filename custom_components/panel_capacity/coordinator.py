@@ -465,14 +465,24 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     @callback
     def _fire_alert(self, alert: Alert) -> None:
         status = self.engine.status()
-        LOGGER.log(
-            30 if alert is not Alert.RECOVERED else 20,
-            "%s: %s (site %s W, limit %.0f W)",
-            self.config_entry.title,
-            alert.value,
-            status.site_w,
-            status.limit.effective_w,
-        )
+        title, limit = self.config_entry.title, status.limit.effective_w
+        if alert is Alert.FAIL_SAFE:
+            LOGGER.warning(
+                "%s: fail-safe, %s; managed loads go to their safe state until readings return",
+                title,
+                self._reading_problem(status.time),
+            )
+        elif alert is Alert.RECOVERED:
+            LOGGER.info(
+                "%s: fresh readings again (%.0f W against the limit of %.0f W)", title, status.site_w, limit
+            )
+        else:
+            LOGGER.warning(
+                "%s: cannot reach the limit by shedding: %.0f W against the limit of %.0f W",
+                title,
+                status.site_w,
+                limit,
+            )
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -482,6 +492,23 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                 "limit_w": status.limit.effective_w,
             },
         )
+
+    def _reading_problem(self, now: float) -> str:
+        """What is wrong with the meter's readings, sensor by sensor (for the log)."""
+        setup = self.setup
+        sensors = setup.site_sensors or tuple(setup.conductor_sensors.values())
+        problems = []
+        for entity_id in sensors:
+            state = self.hass.states.get(entity_id)
+            if state is None:
+                problems.append(f"{entity_id} does not exist")
+            elif state_power_w(state, setup.panel.watts_per_amp) is None:
+                unit = state.attributes.get("unit_of_measurement")
+                problems.append(f"{entity_id} reads {state.state!r}" + (f" {unit}" if unit else ""))
+            else:
+                age = now - state.last_reported.timestamp()
+                problems.append(f"no reading from {entity_id} for {age:.0f} s")
+        return "; ".join(problems) or "no meter"
 
     # ---------------------------------------------------------- entities gone
 
