@@ -51,6 +51,7 @@ from .const import (
     WATCHDOG_INTERVAL,
 )
 from .engine import (
+    ROOT,
     TERM_USER_CAP,
     Action,
     ActionKind,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     from .configuration import LoadBinding, NodeBinding, PanelSetup
-    from .engine import Conductor
+    from .engine import Conductor, ConstraintStatus
     from .grid.schedule import GridTerms
     from .grid_coordinator import GridCoordinator
 
@@ -477,12 +478,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                 "%s: fresh readings again (%.0f W against the limit of %.0f W)", title, status.site_w, limit
             )
         else:
-            LOGGER.warning(
-                "%s: cannot reach the limit by shedding: %.0f W against the limit of %.0f W",
-                title,
-                status.site_w,
-                limit,
-            )
+            LOGGER.warning("%s: cannot reach the limit by shedding%s", title, self._shortfall(status))
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -491,6 +487,31 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                 "site_power_w": status.site_w,
                 "limit_w": status.limit.effective_w,
             },
+        )
+
+    def _shortfall(self, status: Status) -> str:
+        """Where in the tree shedding falls short, and by how much (for the log)."""
+        constraints = [
+            constraint
+            for node in status.nodes.values()
+            for constraint in (node.total, *node.conductors.values())
+            if constraint.flow_w is not None and constraint.limit.effective_w > 0
+        ]
+        if not constraints:
+            return ""
+
+        def projected(constraint: ConstraintStatus) -> float:
+            flow = constraint.projected_w if constraint.projected_w is not None else constraint.flow_w
+            return flow or 0.0
+
+        worst = max(constraints, key=lambda c: projected(c) / c.limit.effective_w)
+        where = ""
+        if worst.node_id != ROOT or worst.conductor is not None:
+            conductor = "" if worst.conductor is None else f" {worst.conductor.value.upper()}"
+            where = f" (on {self.node_name(worst.node_id)}{conductor})"
+        return (
+            f"{where}: {worst.flow_w:.0f} W, {projected(worst):.0f} W with what it may"
+            f" shed turned off or down, against the limit of {worst.limit.effective_w:.0f} W"
         )
 
     def _reading_problem(self, now: float) -> str:

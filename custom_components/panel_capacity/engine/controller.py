@@ -149,7 +149,12 @@ class CapacityEngine:
             shed = shedding.shed(state, now, projected, over)
             actions.extend(shed)
             state.shed_this_step = bool(shed)
-            insufficient = any(projected[index] > state.limit_of(index) for index in over)  # type: ignore[operator]
+            # With no load configured (a panel just added, its loads not yet) there is nothing
+            # to be short of: the over-limit flag tells, and no alarm is raised.
+            insufficient = bool(state.slots) and any(
+                projected[index] > state.limit_of(index)  # type: ignore[operator]
+                for index in over
+            )
             if insufficient and not state.insufficient:
                 alerts.append(Alert.INSUFFICIENT)
             state.insufficient = insufficient
