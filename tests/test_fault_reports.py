@@ -11,7 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.panel_capacity.const import EVENT_ALERT
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceCall
 
 from .conftest import (
     BASE,
@@ -31,6 +31,14 @@ from .conftest import (
 )
 
 LOGGER_NAME = "custom_components.panel_capacity"
+
+
+def ignore_commands(hass: HomeAssistant, domain: str, *services: str) -> list[ServiceCall]:
+    """An actuator that takes its commands and does nothing: the calls succeed, the state stays."""
+    calls: list[ServiceCall] = []
+    for service in services:
+        hass.services.async_register(domain, service, calls.append)
+    return calls
 
 
 def _our_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -574,6 +574,14 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self.async_save()
         await self._async_step_now()
 
+    async def async_resume(self, load_id: str) -> None:
+        """Hand a load back to management (it was changed by hand, or did not respond)."""
+        self._manual.discard(load_id)
+        if self.engine.resume(load_id):
+            LOGGER.info("%s is managed again", self.loads[load_id].name)
+            self.async_save()
+        await self._async_step_now()
+
     async def async_set_user_cap(self, cap_w: float | None) -> None:
         """Set or clear the user's cap on the limit."""
         self.user_cap_w = cap_w

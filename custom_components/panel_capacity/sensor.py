@@ -77,6 +77,7 @@ class LoadSensorDescription(SensorEntityDescription):
     """A load sensor read from the load's part of the status snapshot."""
 
     value_fn: Callable[[LoadStatus], float | str | None]
+    attributes_fn: Callable[[LoadStatus], Mapping[str, Any]] | None = None
 
 
 # What every power sensor has in common (in W; grid sensors are shown in kW).
@@ -341,6 +342,7 @@ LOAD_SENSORS: tuple[LoadSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in LoadState],
         value_fn=lambda load: load.state.value,
+        attributes_fn=lambda load: {"manual_until": _iso(load.manual_until)},
     ),
     LoadSensorDescription(
         key="load_reason",
@@ -619,6 +621,14 @@ class LoadSensor(PanelCapacityLoadEntity, SensorEntity):
         """The value from the latest status."""
         load = self.coordinator.data.loads.get(self.load_id)
         return None if load is None else self.entity_description.value_fn(load)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that belong with the value (a manual override: until when)."""
+        load = self.coordinator.data.loads.get(self.load_id)
+        if self.entity_description.attributes_fn is None or load is None:
+            return None
+        return self.entity_description.attributes_fn(load)
 
 
 class TreeSensor(PanelCapacityEntity, SensorEntity):

@@ -70,6 +70,10 @@ class CapacityEngine:
             state.insufficient = False
             state.planned = self._dry_run(now)
             return StepResult(actions=tuple(actions))
+        if not state.enabled:
+            # Management turned back on: a fresh start, for loads a person had taken over too.
+            for slot in state.slots:
+                slot.end_manual()
         state.enabled = True
         alerts: list[Alert] = []
         actions = self._decide(now, alerts)
@@ -243,6 +247,19 @@ class CapacityEngine:
             state.fail_safe, state.insufficient, state.last_action_at, state.last_export_action_at = flags
 
     # --------------------------------------------------------- caller's news
+
+    def resume(self, load_id: str) -> bool:
+        """A person hands the load back: its manual override, or its not-responding spell, ends.
+
+        False when there was neither. From the next step it is managed like any other.
+        """
+        slot = self._state.by_id.get(load_id)
+        if slot is None or (slot.hold.manual_until is None and slot.cmd.unresponsive_until is None):
+            return False
+        slot.end_manual()
+        slot.cmd.unresponsive_until = None
+        slot.seen.last_input = None  # the next reading is taken in anew
+        return True
 
     def adjust_level(self, action: Action, level_w: float) -> None:
         """The actuator was given ``level_w`` instead of ``action.level_w`` (its own grid).
