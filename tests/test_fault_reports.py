@@ -8,10 +8,13 @@ import logging
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.panel_capacity.const import EVENT_ALERT
+from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.setup import async_setup_component
 
 from .conftest import (
     BASE,
@@ -24,11 +27,16 @@ from .conftest import (
     WATER_HEATER_DATA,
     add_panel,
     advance,
+    load_device,
     load_subentry,
     set_number,
     set_switch,
     settle,
 )
+from .test_blueprints import blueprint_dir, notify_automation  # noqa: F401 - a fixture
+from .test_logbook import described, logbook_entries
+
+type StateOf = Callable[[str], str]
 
 LOGGER_NAME = "custom_components.panel_capacity"
 
@@ -82,7 +90,7 @@ async def test_a_panel_added_before_its_loads_raises_no_alarm(
     house: None,
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
-    state_of: Callable[[str], str],
+    state_of: StateOf,
 ) -> None:
     """A busy house's first set-up: the panel over its limit exists before its loads do."""
     await set_number(hass, BASE, 3000)  # 8640 W against 7680 W
@@ -125,3 +133,65 @@ async def test_the_cannot_reach_log_line_says_which_limit(
     assert len(warnings) == 1
     assert warnings[0].startswith("Main panel: cannot reach the limit by shedding (on Main panel L1): ")
     assert warnings[0].endswith(" W with what it may shed turned off or down, against the limit of 9600 W")
+
+
+async def test_an_actuator_that_ignores_its_commands_is_said_not_to_respond(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    state_of: StateOf,
+) -> None:
+    assert await async_setup_component(hass, "logbook", {})
+    await hass.async_block_till_done()
+    calls = ignore_commands(hass, "input_boolean", "turn_off")  # the water heater's relay is stuck
+    alerts = async_capture_events(hass, EVENT_ALERT)
+    await set_number(hass, BASE, 7000)
+    await advance(hass, freezer, 60)
+    assert len(calls) == 4  # asked, then three times again
+    assert state_of(WATER_HEATER) == "on"
+    assert state_of("sensor.water_heater_state") == "not_responding"
+    assert state_of("sensor.water_heater_reason") == "not_responding"
+    assert float(state_of(EV)) == 0  # the next load is shed instead
+    entries = described(
+        await logbook_entries(
+            hass, await hass_ws_client(hass), device_ids=[load_device(hass, loaded_entry, "Water heater")]
+        )
+    )
+    assert [message for _, message, _ in entries] == [
+        "was switched off: over the limit (12.6 kW against 7.7 kW)",
+        "had not switched off: asked again",
+        "had not switched off: asked again",
+        "had not switched off: asked again",
+        "did not respond: asked 4 times to switch off, it did not; left alone for 10 minutes",
+    ]
+    assert {entity for _, _, entity in entries} == {WATER_HEATER}
+    # With it stuck on, the panel cannot get under its limit: that is said too.
+    assert sorted(alert.data["alert"] for alert in alerts) == ["insufficient", "not_responding"]
+    given_up = next(alert for alert in alerts if alert.data["alert"] == "not_responding")
+    assert given_up.data["load"] == "Water heater"
+    warnings = [r.getMessage() for r in _our_records(caplog) if r.levelno == logging.WARNING]
+    assert (
+        "Water heater (input_boolean.water_heater) did not respond: asked 4 times to turn off, it did not;"
+        " left alone for 10 minutes"
+    ) in warnings
+    # It changes of its own (the thermostat, or the relay working again): it responds again.
+    hass.states.async_set(WATER_HEATER, "off")
+    await settle(hass)
+    assert state_of("sensor.water_heater_reason") != "not_responding"
+
+
+@pytest.mark.usefixtures("blueprint_dir")
+async def test_the_notify_blueprint_says_a_load_does_not_respond(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    await notify_automation(hass, loaded_entry, include_restores=True)
+    told = async_capture_events(hass, "told")
+    ignore_commands(hass, "input_boolean", "turn_off")
+    await set_number(hass, BASE, 7000)  # the EV shed, the water heater asked to switch off
+    await advance(hass, freezer, 60)
+    messages = [event.data["message"] for event in told]
+    assert "Water heater does not respond: asked 4 times, it did not; left alone for 10 minutes." in messages
+    assert not [message for message in messages if "retry" in message]  # asked again: not news

@@ -57,6 +57,7 @@ from .engine import (
     ActionKind,
     Alert,
     CapacityEngine,
+    GivenUp,
     LoadInput,
     LoadKind,
     LoadState,
@@ -298,6 +299,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._manual.clear()
             for action in result.actions:
                 await self._execute(action)
+            for given_up in result.not_responding:  # first: it may be why the limit cannot be reached
+                self._fire_not_responding(given_up)
             for alert in result.alerts_raised:
                 self._fire_alert(alert)
             self._check_entities(now)
@@ -428,16 +431,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._log_failure(load, service, err)
         else:
             self._failures_logged.discard(load.subentry_id)
-        # The load's device: the logbook then shows the event on the device's page.
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, load.subentry_id), self.config_entry.entry_id
-        )
-        record = {
-            "entry_id": self.config_entry.entry_id,
-            "load_id": load.subentry_id,
-            "device_id": device.id if device is not None else None,
-            "load": load.name,
-            "entity_id": load.actuator,
+        record = self._about(load) | {
             "action": action.kind.value,
             "reason": action.reason.value,
             "level_w": action.level_w,
@@ -448,6 +442,45 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)
         self.recent_actions.append(record | {"time": dt_util.utcnow().isoformat()})
+
+    def _about(self, load: LoadBinding) -> dict[str, Any]:
+        """What an event says of the load it is about."""
+        # The load's device: the logbook then shows the event on the device's page.
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, load.subentry_id), self.config_entry.entry_id
+        )
+        return {
+            "entry_id": self.config_entry.entry_id,
+            "load_id": load.subentry_id,
+            "device_id": device.id if device is not None else None,
+            "load": load.name,
+            "entity_id": load.actuator,
+        }
+
+    @callback
+    def _fire_not_responding(self, given_up: GivenUp) -> None:
+        """An actuator that did not follow a command however often it was asked: say so."""
+        load = self.loads[given_up.load_id]
+        minutes = round((given_up.until - self._now()) / 60)
+        LOGGER.warning(
+            "%s (%s) did not respond: asked %d times to %s, it did not; left alone for %d minutes",
+            load.name,
+            load.actuator,
+            given_up.commands,
+            given_up.kind.value.replace("_", " "),
+            minutes,
+        )
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            self._about(load)
+            | {
+                "alert": Alert.NOT_RESPONDING.value,
+                "action": given_up.kind.value,
+                "level_w": given_up.level_w,
+                "commands": given_up.commands,
+                "minutes": minutes,
+            },
+        )
 
     def _log_failure(self, load: LoadBinding, service: str, err: BaseException) -> None:
         """Warn once per load until a command succeeds again."""

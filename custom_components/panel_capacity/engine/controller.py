@@ -19,7 +19,7 @@ from . import export, ledger, memory, quiet, shedding, status
 from .config import LoadKind
 from .limits import effective_export_limit, effective_limit
 from .loads import UNAVAILABLE, Held
-from .model import Action, ActionKind, ActionReason, Alert, StepResult
+from .model import Action, ActionKind, ActionReason, Alert, GivenUp, StepResult
 from .state import EngineState
 from .tree import ROOT_INDEX
 from .validation import validate
@@ -76,10 +76,11 @@ class CapacityEngine:
                 slot.end_manual()
         state.enabled = True
         alerts: list[Alert] = []
-        actions = self._decide(now, alerts)
+        given_up: list[GivenUp] = []
+        actions = self._decide(now, alerts, given_up)
         for action in actions:
             self._commit(now, action)
-        return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts))
+        return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts), not_responding=tuple(given_up))
 
     def _advance(self, now: float, inp: StepInput) -> None:
         """Account for the time since the last step; take the limits in force now."""
@@ -128,8 +129,8 @@ class CapacityEngine:
         ledger.settle(state.slots, state.site_w, state.site_time, now, settings)
         state.update_flows()
 
-    def _decide(self, now: float, alerts: list[Alert]) -> list[Action]:
-        """Choose this step's actions; _commit records the ones taken."""
+    def _decide(self, now: float, alerts: list[Alert], given_up: list[GivenUp] | None = None) -> list[Action]:
+        """Choose this step's actions; _commit records the ones taken (and the loads given up on)."""
         state = self._state
         if state.stale(now):
             if not state.fail_safe:
@@ -140,9 +141,11 @@ class CapacityEngine:
         if state.fail_safe and state.site_w is not None:
             state.fail_safe = False
             alerts.append(Alert.RECOVERED)
+        repeated, gone = ledger.retries(state.slots, now, self.settings)
+        if given_up is not None:
+            given_up.extend(gone)
         actions = [
-            replace(action, site_w=state.site_w, limit_w=state.limit.effective_w)
-            for action in ledger.retries(state.slots, now, self.settings)
+            replace(action, site_w=state.site_w, limit_w=state.limit.effective_w) for action in repeated
         ]
         if state.site_w is None:
             return actions  # no measurement: hold still until one comes or it goes stale

@@ -176,7 +176,7 @@ def load_state_of(
     if not slot.seen.available:
         return LoadState.UNAVAILABLE, LoadReason.ACTUATOR_UNAVAILABLE
     if slot.cmd.unresponsive_until is not None:
-        return LoadState.UNAVAILABLE, LoadReason.NOT_RESPONDING
+        return LoadState.NOT_RESPONDING, LoadReason.NOT_RESPONDING
     if slot.manual(now):
         return LoadState.MANUAL, LoadReason.MANUAL_OVERRIDE
     if hold.held is Held.NONE:
