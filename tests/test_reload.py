@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.panel_capacity.const import CONF_ACTUATOR, CONF_NOMINAL_W, DOMAIN, EVENT_ACTION
+from custom_components.panel_capacity.grid_coordinator import GridCoordinator
 from homeassistant.config_entries import (
     ConfigEntryDisabler,
     ConfigEntryState,
@@ -176,6 +178,38 @@ async def test_loads_added_one_after_another_send_nothing_to_held_loads(
     await advance(hass, freezer, 30)
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert len(loaded_entry.runtime_data.coordinator.loads) == 4
+    _assert_untouched(held, state_of)
+    _assert_held(state_of)
+
+
+async def test_a_load_added_while_a_reload_sets_up_is_taken_in(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    held: Commands,
+    state_of: StateOf,
+) -> None:
+    """Added after the set-up read the loads, before it listens for changes again: not lost."""
+    load_grid = GridCoordinator.async_load
+    second = load_subentry("Spare", {CONF_ACTUATOR: "input_boolean.spare", CONF_NOMINAL_W: 500})
+
+    async def meanwhile(grid: GridCoordinator) -> None:
+        if "Spare" not in [sub.title for sub in loaded_entry.subentries.values()]:
+            hass.config_entries.async_add_subentry(loaded_entry, ConfigSubentry(**second))
+        await load_grid(grid)
+
+    with patch.object(GridCoordinator, "async_load", meanwhile):
+        first = load_subentry("Heat pump", {CONF_ACTUATOR: HEAT_PUMP, CONF_NOMINAL_W: 3000})
+        hass.config_entries.async_add_subentry(loaded_entry, ConfigSubentry(**first))
+        await hass.async_block_till_done()
+    await advance(hass, freezer, 30)
+    assert sorted(load.name for load in loaded_entry.runtime_data.coordinator.loads.values()) == [
+        "EV charger",
+        "Heat pump",
+        "Spare",
+        "Water heater",
+    ]
+    assert state_of("sensor.spare_state") == "unavailable"  # its actuator does not exist
     _assert_untouched(held, state_of)
     _assert_held(state_of)
 

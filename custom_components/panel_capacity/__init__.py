@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
@@ -67,6 +69,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
     previous = hass.data.setdefault(SUSPENDED, {}).pop(entry.entry_id, None)
     # Removed while the panel was not running: what hung on a removed node now hangs on the panel.
     async_adopt_orphans(hass, entry, {})
+    configured = _configuration(entry)
     try:
         setup = setup_from_entry(entry)
         coordinator = PanelCapacityCoordinator(hass, entry, setup)
@@ -106,7 +109,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
         # The server may be slow or down: control starts now, the grid's limits follow.
         entry.async_create_background_task(hass, grid.async_refresh(), f"{DOMAIN} first grid poll")
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    if _configuration(entry) != configured:
+        # Changed while this set-up ran (a load added just after another, its reload still under
+        # way): no update listener was there to hear it, and this set-up read it too early.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
+
+
+def _configuration(entry: PanelCapacityConfigEntry) -> tuple[Any, ...]:
+    """What a set-up reads of its entry: the panel, its options, its nodes and loads."""
+    subentries = {
+        sid: (sub.subentry_type, sub.title, dict(sub.data)) for sid, sub in entry.subentries.items()
+    }
+    return entry.title, dict(entry.data), dict(entry.options), subentries
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
