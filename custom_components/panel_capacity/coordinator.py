@@ -58,6 +58,7 @@ from .engine import (
     ActionKind,
     Alert,
     CapacityEngine,
+    GivenUp,
     LoadInput,
     LoadKind,
     LoadState,
@@ -70,10 +71,10 @@ from .engine import (
 from .readings import actuator_available, actuator_is_on, service_call, state_number, state_power_w
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from .configuration import LoadBinding, NodeBinding, PanelSetup
-    from .engine import Conductor
+    from .engine import Conductor, ConstraintStatus
     from .grid.schedule import GridTerms
     from .grid_coordinator import GridCoordinator
 
@@ -139,7 +140,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self.sensor_faults: dict[str, ReadingFault] = {}
         self._sensors_of = self._sensors_by_constraint(setup)
         self._failures_logged: set[str] = set()
-        self._keep_on_reload: set[str] = set()
+        self._kept: set[str] = set()  # loads left held for the next controller (see async_suspend)
         self.moving_orphans = False  # moving what hung on a removed node (see orphans)
         self._running = False
         self._stopped = False
@@ -199,26 +200,43 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._running = True
         await self._async_step()
 
-    @callback
-    def async_prepare_reload(self, entry: PanelCapacityConfigEntry) -> None:
-        """A reload for a changed configuration is coming.
+    def take_over(self, previous: PanelCapacityCoordinator) -> None:
+        """Carry on from the controller this one replaces (a reload): what is in memory only.
 
-        Loads that stay configured with the same actuator stay held: the new
-        controller takes them over from the stored memory instead of every load
-        being given back and shed again. Removed or rewired loads are given back.
+        What it holds comes from the store; its commands still in flight come from
+        its engine. Their contexts tell the state changes they cause from a
+        person's; its last values sent and recent actions go on.
         """
-        self._keep_on_reload = {
-            load_id
-            for load_id, load in self.loads.items()
-            if load_id in entry.subentries
-            and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
-        }
+        self.engine.carry_on(previous.engine, previous._kept)
+        self._contexts.extend(previous._contexts)
+        self._sent |= {load_id: value for load_id, value in previous._sent.items() if load_id in self.loads}
+        self.recent_actions.extend(previous.recent_actions)
 
     async def async_release(self) -> None:
-        """Stop controlling and give back the loads it holds (all of them, unless reloading)."""
+        """Stop controlling for good (the panel disabled or removed): give back every load it holds."""
+        await self._async_stop(keep=())
+
+    async def async_suspend(self) -> None:
+        """Stop for a reload (or an unload that is not for good): keep what it holds.
+
+        The next controller takes the held loads over from the stored memory, and
+        no command reaches them. Only a load no longer configured the same way (its
+        subentry removed, or its actuator changed) is given back: nothing would
+        take it over.
+        """
+        subentries = self.config_entry.subentries
+        keep = {
+            load_id
+            for load_id, load in self.loads.items()
+            if (sub := subentries.get(load_id)) is not None and sub.data.get(CONF_ACTUATOR) == load.actuator
+        }
+        self._kept = keep
+        await self._async_stop(keep=keep)
+
+    async def _async_stop(self, keep: Collection[str]) -> None:
         async with self._lock:
             self._stopped = True
-            for action in self.engine.release(self._now(), keep=self._keep_on_reload):
+            for action in self.engine.release(self._now(), keep=keep):
                 await self._execute(action)
             await self._store.async_save(self._stored())
         for issue_id in self._missing_since:
@@ -293,6 +311,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._manual.clear()
             for action in result.actions:
                 await self._execute(action)
+            for given_up in result.not_responding:  # first: it may be why the limit cannot be reached
+                self._fire_not_responding(given_up)
             for alert in result.alerts_raised:
                 self._fire_alert(alert)
             self._check_entities(now)
@@ -450,16 +470,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._log_failure(load, service, err)
         else:
             self._failures_logged.discard(load.subentry_id)
-        # The load's device: the logbook then shows the event on the device's page.
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, load.subentry_id), self.config_entry.entry_id
-        )
-        record = {
-            "entry_id": self.config_entry.entry_id,
-            "load_id": load.subentry_id,
-            "device_id": device.id if device is not None else None,
-            "load": load.name,
-            "entity_id": load.actuator,
+        record = self._about(load) | {
             "action": action.kind.value,
             "reason": action.reason.value,
             "level_w": action.level_w,
@@ -474,6 +485,45 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)
         self.recent_actions.append(record | {"time": dt_util.utcnow().isoformat()})
+
+    def _about(self, load: LoadBinding) -> dict[str, Any]:
+        """What an event says of the load it is about."""
+        # The load's device: the logbook then shows the event on the device's page.
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, load.subentry_id), self.config_entry.entry_id
+        )
+        return {
+            "entry_id": self.config_entry.entry_id,
+            "load_id": load.subentry_id,
+            "device_id": device.id if device is not None else None,
+            "load": load.name,
+            "entity_id": load.actuator,
+        }
+
+    @callback
+    def _fire_not_responding(self, given_up: GivenUp) -> None:
+        """An actuator that did not follow a command however often it was asked: say so."""
+        load = self.loads[given_up.load_id]
+        minutes = round((given_up.until - self._now()) / 60)
+        LOGGER.warning(
+            "%s (%s) did not respond: asked %d times to %s, it did not; left alone for %d minutes",
+            load.name,
+            load.actuator,
+            given_up.commands,
+            given_up.kind.value.replace("_", " "),
+            minutes,
+        )
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            self._about(load)
+            | {
+                "alert": Alert.NOT_RESPONDING.value,
+                "action": given_up.kind.value,
+                "level_w": given_up.level_w,
+                "commands": given_up.commands,
+                "minutes": minutes,
+            },
+        )
 
     def _log_failure(self, load: LoadBinding, service: str, err: BaseException) -> None:
         """Warn once per load until a command succeeds again."""
@@ -492,14 +542,19 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     @callback
     def _fire_alert(self, alert: Alert) -> None:
         status = self.engine.status()
-        LOGGER.log(
-            30 if alert is not Alert.RECOVERED else 20,
-            "%s: %s (site %s W, limit %.0f W)",
-            self.config_entry.title,
-            alert.value,
-            status.site_w,
-            status.limit.effective_w,
-        )
+        title, limit = self.config_entry.title, status.limit.effective_w
+        if alert is Alert.FAIL_SAFE:
+            LOGGER.warning(
+                "%s: fail-safe, %s; managed loads go to their safe state until readings return",
+                title,
+                self._reading_problem(status.time),
+            )
+        elif alert is Alert.RECOVERED:
+            LOGGER.info(
+                "%s: fresh readings again (%.0f W against the limit of %.0f W)", title, status.site_w, limit
+            )
+        else:
+            LOGGER.warning("%s: cannot reach the limit by shedding%s", title, self._shortfall(status))
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -509,6 +564,48 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                 "limit_w": status.limit.effective_w,
             },
         )
+
+    def _shortfall(self, status: Status) -> str:
+        """Where in the tree shedding falls short, and by how much (for the log)."""
+        constraints = [
+            constraint
+            for node in status.nodes.values()
+            for constraint in (node.total, *node.conductors.values())
+            if constraint.flow_w is not None and constraint.limit.effective_w > 0
+        ]
+        if not constraints:
+            return ""
+
+        def projected(constraint: ConstraintStatus) -> float:
+            flow = constraint.projected_w if constraint.projected_w is not None else constraint.flow_w
+            return flow or 0.0
+
+        worst = max(constraints, key=lambda c: projected(c) / c.limit.effective_w)
+        where = ""
+        if worst.node_id != ROOT or worst.conductor is not None:
+            conductor = "" if worst.conductor is None else f" {worst.conductor.value.upper()}"
+            where = f" (on {self.node_name(worst.node_id)}{conductor})"
+        return (
+            f"{where}: {worst.flow_w:.0f} W, {projected(worst):.0f} W with what it may"
+            f" shed turned off or down, against the limit of {worst.limit.effective_w:.0f} W"
+        )
+
+    def _reading_problem(self, now: float) -> str:
+        """What is wrong with the meter's readings, sensor by sensor (for the log)."""
+        setup = self.setup
+        sensors = setup.site_sensors or tuple(setup.conductor_sensors.values())
+        problems = []
+        for entity_id in sensors:
+            state = self.hass.states.get(entity_id)
+            if state is None:
+                problems.append(f"{entity_id} does not exist")
+            elif state_power_w(state, setup.panel.watts_per_amp) is None:
+                unit = state.attributes.get("unit_of_measurement")
+                problems.append(f"{entity_id} reads {state.state!r}" + (f" {unit}" if unit else ""))
+            else:
+                age = now - state.last_reported.timestamp()
+                problems.append(f"no reading from {entity_id} for {age:.0f} s")
+        return "; ".join(problems) or "no meter"
 
     # ---------------------------------------------------------- entities gone
 
@@ -597,6 +694,14 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         """Switch management on, or off (monitor only: loads it holds are given back)."""
         self.enabled = enabled
         self.async_save()
+        await self._async_step_now()
+
+    async def async_resume(self, load_id: str) -> None:
+        """Hand a load back to management (it was changed by hand, or did not respond)."""
+        self._manual.discard(load_id)
+        if self.engine.resume(load_id):
+            LOGGER.info("%s is managed again", self.loads[load_id].name)
+            self.async_save()
         await self._async_step_now()
 
     async def async_set_user_cap(self, cap_w: float | None) -> None:

@@ -78,6 +78,7 @@ class LoadSensorDescription(SensorEntityDescription):
     """A load sensor read from the load's part of the status snapshot."""
 
     value_fn: Callable[[LoadStatus], float | str | None]
+    attributes_fn: Callable[[LoadStatus], Mapping[str, Any]] | None = None
 
 
 # What every power sensor has in common (in W; grid sensors are shown in kW).
@@ -350,6 +351,7 @@ LOAD_SENSORS: tuple[LoadSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in LoadState],
         value_fn=lambda load: load.state.value,
+        attributes_fn=lambda load: {"manual_until": _iso(load.manual_until)},
     ),
     LoadSensorDescription(
         key="load_reason",
@@ -498,7 +500,13 @@ GRID_SENSORS: tuple[GridSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _panel, grid: grid.data.connection,
         attributes_fn=lambda _panel, grid: {
-            "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
+            # While connected it would move at every poll (a row in the recorder each): shown
+            # only while the connection is lost, when it says since when.
+            "last_success": (
+                grid.data.last_success.isoformat()
+                if grid.data.last_success and grid.data.connection != GridConnection.CONNECTED
+                else None
+            ),
             "last_error": grid.data.last_error,
             "program_id": grid.data.program_id,
         },
@@ -622,6 +630,14 @@ class LoadSensor(PanelCapacityLoadEntity, SensorEntity):
         """The value from the latest status."""
         load = self.coordinator.data.loads.get(self.load_id)
         return None if load is None else self.entity_description.value_fn(load)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that belong with the value (a manual override: until when)."""
+        load = self.coordinator.data.loads.get(self.load_id)
+        if self.entity_description.attributes_fn is None or load is None:
+            return None
+        return self.entity_description.attributes_fn(load)
 
 
 class TreeSensor(PanelCapacityEntity, SensorEntity):

@@ -57,6 +57,7 @@ class LoadState(StrEnum):
     MANUAL = "manual"  # changed by hand: left alone for a while
     NEVER_SHED = "never_shed"
     UNAVAILABLE = "unavailable"
+    NOT_RESPONDING = "not_responding"  # ignored repeated commands: left alone for a while
 
 
 class LoadReason(StrEnum):
@@ -83,6 +84,7 @@ class Alert(StrEnum):
     INSUFFICIENT = "insufficient"  # shedding everything allowed cannot reach the limit
     FAIL_SAFE = "fail_safe"  # site readings missing or stale
     RECOVERED = "recovered"  # fresh site readings are back
+    NOT_RESPONDING = "not_responding"  # a load ignored repeated commands (StepResult.not_responding)
 
 
 class ReadingFault(StrEnum):
@@ -323,6 +325,7 @@ class Status:
     insufficient: bool
     fail_safe: bool
     reading_age_s: float | None
+    reading_time: float | None = None  # when the site reading in use was taken
     loads: Mapping[str, LoadStatus]
     accounting: AccountingSnapshot
     planned: tuple[Action, ...] = ()  # monitor mode: what it would have done
@@ -368,3 +371,15 @@ class StepResult:
 
     actions: tuple[Action, ...]
     alerts_raised: tuple[Alert, ...] = ()
+    not_responding: tuple[GivenUp, ...] = ()  # loads given up on at this step
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GivenUp:
+    """A load whose actuator did not follow a command however often it was asked."""
+
+    load_id: str
+    kind: ActionKind  # what it was asked to do
+    level_w: float | None  # the level it was asked for (set_level)
+    commands: int  # how many times it was asked
+    until: float  # left alone until then (or until it changes of its own)
