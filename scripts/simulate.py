@@ -112,6 +112,64 @@ def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -
     plt.close(figure)
 
 
+def plot_tree(trace: Trace, report: Any, metrics: dict[str, Any], label: str, path: Path) -> None:
+    """Per node, its most loaded leg or phase against the limit: tree controller and total only."""
+    import matplotlib as mpl  # noqa: PLC0415
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    runs = [("tree controller", report.constraints, "#2563eb")]
+    if report.aggregate_constraints:
+        runs.append(("total only", report.aggregate_constraints, "#f59e0b"))
+    nodes = list(dict.fromkeys(node for node, *_ in report.constraints))
+    figure, axes = plt.subplots(len(nodes), 1, figsize=(13, 3.2 * len(nodes)), dpi=110, squeeze=False)
+    x: list[float] = []
+    unit = "hours"
+    for axis, node in zip(axes[:, 0], nodes, strict=True):
+        line = 0.0
+        for name, rows, colour in runs:
+            mine = [(part, limit, flows) for n, part, limit, flows in rows if n == node]
+            legs = [item for item in mine if item[0] != "total"] or mine
+            per = "A" if legs[0][0] != "total" else "kW"
+            divide = legs[0][1].volts if per == "A" else 1000.0
+            # The most loaded of the node's legs or phases at each row.
+            highest = [max(values) / divide for values in zip(*(flows for *_, flows in legs), strict=True)]
+            starts, (binned,) = trace.bin_rows([highest], MAX_POINTS)
+            hours = [moment / 3600 for moment in starts]
+            scale, unit = (1 / 24, "days") if hours and hours[-1] > 72 else (1, "hours")
+            x = [hour * scale for hour in hours]
+            over = sum(
+                metrics["controller" if name == "tree controller" else "aggregate_controller"]["nodes"][node][
+                    part
+                ]["seconds_over_limit"]
+                for part, *_ in legs
+            )
+            axis.step(
+                x,
+                binned,
+                where="post",
+                color=colour,
+                linewidth=0.5,
+                alpha=0.85,
+                label=f"{name}: {over:,.0f} s over",
+            )
+            line = legs[0][1].limit_w / divide
+        axis.axhline(line, color="#dc2626", linewidth=1.2, linestyle="--", label=f"limit {line:g} {per}")
+        axis.set_ylabel(per)
+        axis.set_title(f"{node}: its most loaded leg or phase", fontsize=9)
+        axis.set_xlim(0, x[-1] if x else 1)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="upper right", fontsize=8, ncols=3)
+    axes[-1, 0].set_xlabel(
+        f"{unit} from {label} (averages over {MAX_POINTS} bins: short excursions are smoothed)"
+    )
+    figure.suptitle(metrics["scenario"], fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 COLUMNS = (
     ("over limit s", "seconds_over_limit", 13, ".1f"),
     ("over Wh", "energy_over_limit_wh", 10, ".1f"),
@@ -229,6 +287,8 @@ def main() -> int:
         start = scenario.base.start
         label = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M") if start else "the start"
         plot(report.trace, report.metrics, label, out / "plot.png")
+        if report.constraints:
+            plot_tree(report.trace, report, report.metrics, label, out / "legs.png")
     if not args.quiet:
         print(summary(report.metrics))
         print(f"wrote {out / 'metrics.json'}" + ("" if args.no_plot else f" and {out / 'plot.png'}"))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+import re
 from typing import Any
 
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -15,11 +19,19 @@ from custom_components.panel_capacity.const import (
     DOMAIN,
     SUBENTRY_LOAD,
 )
+from custom_components.panel_capacity.flows.load import SWITCH_LOAD_SCHEMA, modulated_schema
+from custom_components.panel_capacity.flows.options import GRID_SCHEMA, GRID_SERVER_SCHEMA, TUNING_SCHEMA
+from custom_components.panel_capacity.flows.panel import PANEL_SCHEMA
+from custom_components.panel_capacity.flows.schemas import BoundedNumberSelector, range_placeholders
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 
 from .conftest import EV, HEAT_PUMP, PANEL_DATA, SITE, WATER_HEATER, subentry_id
+
+TRANSLATIONS = json.loads(
+    (Path(__file__).parents[1] / "custom_components/panel_capacity/translations/en.json").read_text()
+)
 
 PANEL_FORM = {
     "name": "House",
@@ -112,16 +124,41 @@ async def test_user_step_errors_then_recovery(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_out_of_range_values_are_refused_by_the_form(hass: HomeAssistant, house: None) -> None:
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        ({"rating_a": 0}, {"rating_a": "rating_out_of_range"}),
+        ({"continuous_pct": 120}, {"continuous_pct": "continuous_out_of_range"}),
+        ({"voltage_v": 5000}, {"voltage_v": "voltage_out_of_range"}),
+        ({"voltage_v": "nan"}, {"voltage_v": "voltage_out_of_range"}),
+        (
+            {"rating_a": 5000, "voltage_v": 5},
+            {"rating_a": "rating_out_of_range", "voltage_v": "voltage_out_of_range"},
+        ),
+    ],
+)
+async def test_out_of_range_values_get_our_translated_errors(
+    hass: HomeAssistant, house: None, change: dict[str, Any], errors: dict[str, str]
+) -> None:
     result = await start(hass)
-    with pytest.raises(InvalidData):
-        await configure(hass, result, PANEL_FORM | {"rating_a": 0})
-    with pytest.raises(InvalidData):
-        await configure(hass, result, PANEL_FORM | {"continuous_pct": 120})
-    with pytest.raises(InvalidData):
-        await configure(hass, result, PANEL_FORM | {"voltage_v": 5000})
+    # The form shows the bounds; the step, not the selector, says what is wrong (in the person's language).
+    schema = result["data_schema"].schema
+    rating = schema[next(key for key in schema if key == "rating_a")]
+    assert rating.config["min"] == 1
+    assert rating.config["max"] == 2000
+    assert result["description_placeholders"]["rating_min"] == "1"
+    assert result["description_placeholders"]["rating_max"] == "2000"
+    result = await configure(hass, result, PANEL_FORM | change)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert result["description_placeholders"]["voltage_max"] == "480"
     result = await configure(hass, result, PANEL_FORM)
     assert result["step_id"] == "sensors"
+
+
+async def test_what_is_not_a_number_is_still_refused_by_the_form(hass: HomeAssistant, house: None) -> None:
+    with pytest.raises(InvalidData):
+        await configure(hass, await start(hass), PANEL_FORM | {"rating_a": "lots"})
 
 
 @pytest.mark.parametrize(
@@ -153,11 +190,23 @@ async def test_current_sensor_and_unavailable_sensor_are_accepted(hass: HomeAssi
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_same_meter_twice_is_rejected(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+async def test_same_meter_twice_is_said_under_the_field_and_nothing_is_lost(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    sensor(hass, "sensor.garage_meter", "100", "W")
     result = await configure(hass, await start(hass), PANEL_FORM | {"name": "Again"})
     result = await configure(hass, result, {CONF_SITE_SENSOR: SITE})
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "sensors"
+    assert result["errors"] == {CONF_SITE_SENSOR: "meter_in_use"}
+    assert result["description_placeholders"] == {"panel": "Main panel"}
+    # What was picked is still in the form; the panel's own form was kept too.
+    schema = result["data_schema"].schema
+    assert next(key for key in schema if key == CONF_SITE_SENSOR).description == {"suggested_value": SITE}
+    result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.garage_meter"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Again"
+    assert result["data"]["rating_a"] == 100
 
 
 # ---------------------------------------------------------------- reconfigure
@@ -207,8 +256,11 @@ async def test_reconfigure_to_the_meter_of_another_panel(
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await configure(hass, result, PANEL_FORM)
     result = await configure(hass, result, {CONF_SITE_SENSOR: "sensor.other_meter"})
+    assert result["errors"] == {CONF_SITE_SENSOR: "meter_in_use"}
+    assert result["description_placeholders"] == {"panel": "Other"}
+    result = await configure(hass, result, {CONF_SITE_SENSOR: SITE})  # its own meter is not another's
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["reason"] == "reconfigure_successful"
 
 
 # -------------------------------------------------------------------- options
@@ -236,11 +288,19 @@ async def test_options_tuning_with_errors_and_recovery(
         ({"margin_w": 5000, "hysteresis_w": 5000}, {"hysteresis_w": "thresholds_too_wide"}),
         ({"largest_step_w": 9600}, {"largest_step_w": "step_above_rating"}),
         ({"response_s": 90}, {"response_s": "response_above_staleness"}),
+        # Out of the form's bounds: said by our own check, with the bounds in the message.
+        (
+            {"staleness_s": 5, "margin_w": -1},
+            {"staleness_s": "staleness_out_of_range", "margin_w": "tuning_power_out_of_range"},
+        ),
+        ({"manual_hold_s": 90_000}, {"manual_hold_s": "manual_hold_out_of_range"}),
     ]
     for change, errors in bad_cases:
         result = await hass.config_entries.options.async_configure(result["flow_id"], good | change)
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == errors
+    assert result["description_placeholders"]["staleness_min"] == "10"
+    assert result["description_placeholders"]["manual_hold_max"] == "86400"
     result = await hass.config_entries.options.async_configure(result["flow_id"], good)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -306,7 +366,6 @@ async def configure_load(hass: HomeAssistant, result: dict[str, Any], data: dict
 
 SWITCH_FORM = {"nominal_w": 3000, "min_on_s": 180, "min_off_s": 300, "never_shed": False}
 MODULATED_FORM = {
-    "unit": "A",
     "min": 6,
     "max": 32,
     "step": 1,
@@ -389,29 +448,47 @@ async def test_actuator_of_another_panel_is_rejected(
 
 
 @pytest.mark.parametrize(
-    ("change", "errors"),
+    ("unit", "change", "errors"),
     [
-        ({"min": 10, "max": 6}, {"max": "min_above_max"}),
-        ({"max": 0, "min": 0}, {"max": "min_above_max"}),
-        ({"step": 40}, {"step": "step_too_large"}),
-        ({"max": 40}, {"max": "above_entity_max"}),
-        ({"unit": "W", "min": 1000, "max": 20, "step": 1}, {"max": "min_above_max"}),
-        ({"unit": "kW", "min": 1, "max": 30, "step": 1}, {"max": "above_panel_rating"}),
+        ("A", {"min": 10, "max": 6}, {"max": "min_above_max"}),
+        ("A", {"max": 0, "min": 0}, {"max": "min_above_max"}),
+        ("A", {"step": 40}, {"step": "step_too_large"}),
+        ("A", {"max": 40}, {"max": "above_entity_max"}),
+        ("A", {"max": 200_000, "step": -1}, {"max": "level_out_of_range", "step": "level_out_of_range"}),
+        ("A", {"min_on_s": 100_000}, {"min_on_s": "min_on_off_out_of_range"}),
+        ("W", {"min": 1000, "max": 20, "step": 1}, {"max": "min_above_max"}),
+        ("kW", {"min": 1, "max": 30, "step": 1}, {"max": "above_panel_rating"}),
     ],
 )
 @pytest.mark.parametrize("panel_loads", [[]])
 async def test_add_modulated_load_errors_then_recovery(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, change: dict[str, Any], errors: dict[str, str]
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    unit: str,
+    change: dict[str, Any],
+    errors: dict[str, str],
 ) -> None:
+    hass.states.async_set(
+        "number.charger", "16", {"min": 0, "max": 32, "step": 1, "unit_of_measurement": unit}
+    )
     result = await start_load(hass, loaded_entry)
-    result = await configure_load(hass, result, {"name": "EV charger", "actuator": EV})
+    result = await configure_load(hass, result, {"name": "EV charger", "actuator": "number.charger"})
+    # The actuator says its unit: the form's settings are in it.
     assert result["step_id"] == "modulated"
-    assert result["description_placeholders"] == {"entity_min": "0.0", "entity_max": "32.0"}
+    placeholders = result["description_placeholders"]
+    assert placeholders | {"level_max": "?"} == placeholders | {
+        "entity_min": "0",
+        "entity_max": "32",
+        "unit": unit,
+        "level_min": "0",
+        "level_max": "?",
+    }
     result = await configure_load(hass, result, MODULATED_FORM | change)
     assert result["errors"] == errors
-    result = await configure_load(hass, result, MODULATED_FORM)
+    fits = {"max": 5} if unit == "kW" else {}  # 32 kW would be above the panel's rating
+    result = await configure_load(hass, result, MODULATED_FORM | {"min": 1} | fits)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"]["unit"] == "A"
+    assert result["data"]["unit"] == unit
 
 
 async def test_modulated_load_that_cannot_accept_zero(
@@ -447,7 +524,16 @@ async def test_reconfigure_load(hass: HomeAssistant, loaded_entry: MockConfigEnt
     assert state_of("sensor.water_heater_state") == "never_shed"
 
 
-async def test_modulated_unit_is_suggested_from_the_actuator(
+def units_shown(result: dict[str, Any]) -> dict[str, str]:
+    """The unit each number of a form is shown in."""
+    return {
+        str(key): field.config["unit_of_measurement"]
+        for key, field in result["data_schema"].schema.items()
+        if isinstance(getattr(field, "config", None), dict) and "unit_of_measurement" in field.config
+    }
+
+
+async def test_modulated_settings_are_shown_in_the_actuator_s_unit(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     hass.states.async_set(
@@ -455,6 +541,76 @@ async def test_modulated_unit_is_suggested_from_the_actuator(
     )
     result = await start_load(hass, loaded_entry)
     result = await configure_load(hass, result, {"name": "Heater", "actuator": "number.heater_power"})
-    schema = result["data_schema"].schema
-    unit_key = next(key for key in schema if key == "unit")
-    assert unit_key.description == {"suggested_value": "W"}
+    assert result["step_id"] == "modulated"
+    assert units_shown(result) == {"min": "W", "max": "W", "step": "W", "min_on_s": "s", "min_off_s": "s"}
+    result = await configure_load(hass, result, MODULATED_FORM | {"min": 100, "max": 2000, "step": 100})
+    assert result["data"]["unit"] == "W"
+
+
+async def test_an_actuator_without_a_unit_is_asked_for_one_first(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    hass.states.async_set("number.inverter_limit", "5", {"min": 0, "max": 10, "step": 0.5})
+    result = await start_load(hass, loaded_entry)
+    result = await configure_load(hass, result, {"name": "Inverter", "actuator": "number.inverter_limit"})
+    assert result["step_id"] == "unit"
+    assert result["description_placeholders"] == {"actuator": "number.inverter_limit"}
+    result = await configure_load(hass, result, {"unit": "kW"})
+    assert result["step_id"] == "modulated"
+    assert units_shown(result)["max"] == "kW"
+    result = await configure_load(hass, result, MODULATED_FORM | {"min": 0, "max": 5, "step": 0.5})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["unit"] == "kW"
+    await hass.async_block_till_done()
+    load = next(load for load in loaded_entry.runtime_data.coordinator.setup.loads if load.name == "Inverter")
+    assert load.config.max_w == 5000
+    # Reconfigured, the unit asked before is suggested again.
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_LOAD),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": load.subentry_id},
+    )
+    result = await configure_load(hass, result, {"name": "Inverter", "actuator": "number.inverter_limit"})
+    assert result["step_id"] == "unit"
+    unit_key = next(key for key in result["data_schema"].schema if key == "unit")
+    assert unit_key.description == {"suggested_value": "kW"}
+
+
+async def test_a_switch_load_s_numbers_get_our_errors(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await start_load(hass, loaded_entry)
+    result = await configure_load(hass, result, {"name": "Heat pump", "actuator": HEAT_PUMP})
+    assert units_shown(result) == {"nominal_w": "W", "min_on_s": "s", "min_off_s": "s"}
+    result = await configure_load(hass, result, SWITCH_FORM | {"nominal_w": 0, "min_off_s": -5})
+    assert result["errors"] == {"nominal_w": "nominal_out_of_range", "min_off_s": "min_on_off_out_of_range"}
+    assert result["description_placeholders"] == {
+        "nominal_min": "1",
+        "nominal_max": "100000",
+        "min_on_off_min": "0",
+        "min_on_off_max": "86400",
+    }
+    result = await configure_load(hass, result, SWITCH_FORM)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+def assert_range_messages(section: dict[str, Any], schema: probatio.Schema) -> int:
+    """Every bounded number of a form has its out-of-range message, with placeholders the form gives."""
+    given = set(range_placeholders(schema))
+    count = 0
+    for field in schema.schema.values():
+        if isinstance(field, BoundedNumberSelector):
+            message = section["error"][f"{field.range_name}_out_of_range"]
+            assert set(re.findall(r"{(\w+)}", message)) <= given, message
+            count += 1
+    return count
+
+
+def test_every_range_has_a_translated_message() -> None:
+    subentries = TRANSLATIONS["config_subentries"]
+    assert assert_range_messages(TRANSLATIONS["config"], PANEL_SCHEMA) == 3
+    assert assert_range_messages(subentries["load"], SWITCH_LOAD_SCHEMA) == 3
+    assert assert_range_messages(subentries["load"], modulated_schema("kW")) == 5
+    options = TRANSLATIONS["options"]
+    assert sum(assert_range_messages(options, schema) for schema in (TUNING_SCHEMA, GRID_SCHEMA)) == 10
+    assert assert_range_messages(options, GRID_SERVER_SCHEMA) == 1
+    assert "{panel}" in TRANSLATIONS["config"]["error"]["meter_in_use"]

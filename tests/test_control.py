@@ -21,11 +21,12 @@ from custom_components.panel_capacity.const import (
     EVENT_ACTION,
     EVENT_ALERT,
 )
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigSubentry
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 
 from .conftest import (
     BASE,
@@ -225,7 +226,9 @@ async def test_silent_sensor_goes_fail_safe(
     assert state_of(WATER_HEATER) == "off"
     sensor_problem = hass.states.get("binary_sensor.main_panel_sensor_problem")
     assert sensor_problem.state == "on"
-    assert sensor_problem.attributes["reading_age_s"] >= 60
+    last = dt_util.parse_datetime(sensor_problem.attributes["last_reading"])
+    assert last is not None
+    assert (dt_util.utcnow() - last).total_seconds() >= 60
 
 
 async def test_non_numeric_reading_is_not_zero(
@@ -335,13 +338,32 @@ async def test_user_cap_lowers_the_limit_and_never_raises_it(
     assert state_of("sensor.main_panel_binding_limit") == "panel"
 
 
-async def test_unload_gives_every_load_back(
+@pytest.mark.parametrize("value", ["nan", float("nan"), "NaN"])
+async def test_user_cap_refuses_not_a_number_and_keeps_its_setting(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of, value: Any
+) -> None:
+    number = "number.main_panel_limit_cap"
+    await hass.services.async_call("number", "set_value", {"entity_id": number, "value": 5000}, blocking=True)
+    # Home Assistant's range check lets NaN through (it compares false with both bounds): ours refuses it.
+    with pytest.raises(ServiceValidationError) as error:
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": number, "value": value}, blocking=True
+        )
+    assert error.value.translation_domain == DOMAIN
+    assert error.value.translation_key == "not_a_number"
+    await hass.async_block_till_done()
+    assert float(state_of(number)) == 5000
+    assert loaded_entry.runtime_data.coordinator.user_cap_w == 5000
+    assert float(state_of("sensor.main_panel_effective_limit")) == 5000
+
+
+async def test_disabling_gives_every_load_back(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, state_of
 ) -> None:
     await set_number(hass, BASE, 9000)
     assert state_of(WATER_HEATER) == "off"
     assert float(state_of(EV)) == 0
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    assert await hass.config_entries.async_set_disabled_by(loaded_entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert state_of(WATER_HEATER) == "on"
     assert float(state_of(EV)) == 16
@@ -377,8 +399,8 @@ async def test_changes_in_quick_succession_keep_loads_held(
     assert loaded_entry.runtime_data.coordinator.setup.settings.margin_w == 300
     assert state_of(WATER_HEATER) == "off"
     assert "released" not in [action.data["reason"] for action in actions]  # nothing given back
-    # With no reload pending, unloading (disabling the panel) gives every load back.
-    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    # With no reload pending, disabling the panel gives every load back.
+    assert await hass.config_entries.async_set_disabled_by(loaded_entry.entry_id, ConfigEntryDisabler.USER)
     await hass.async_block_till_done()
     assert state_of(WATER_HEATER) == "on"
 

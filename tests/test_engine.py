@@ -31,7 +31,7 @@ from custom_components.panel_capacity.engine import (
     Supply,
     effective_limit,
 )
-from custom_components.panel_capacity.engine.ledger import MAX_RETRIES
+from custom_components.panel_capacity.engine.ledger import MAX_RETRIES, UNRESPONSIVE_S
 
 # 40 A x 240 V split-phase: rating 9600 W, continuous limit 7680 W.
 PANEL = PanelConfig(rating_a=40, voltage_v=240, supply=Supply.SPLIT_PHASE)
@@ -409,15 +409,22 @@ def test_repeats_a_command_the_actuator_ignored_then_gives_up() -> None:
     engine = CapacityEngine(PANEL, SETTINGS, [WH, EV])
     step(engine, 0, 9000, {"wh": on(), "ev": level(0)})
     retries = []
+    given_up = []
     t = 0.0
     for _ in range(10):
         t += 11
         result = step(engine, t, 9000, {"wh": on(), "ev": level(0)})  # still on
         retries += [a for a in result.actions if a.reason is ActionReason.RETRY]
+        given_up += result.not_responding
     assert len(retries) == MAX_RETRIES
     assert all(a.kind is ActionKind.TURN_OFF and a.load_id == "wh" for a in retries)
+    # Given up once, and said so: what it was asked, how often, until when it is left alone.
+    assert [(g.load_id, g.kind, g.level_w, g.commands) for g in given_up] == [
+        ("wh", ActionKind.TURN_OFF, None, MAX_RETRIES + 1)
+    ]
+    assert given_up[0].until == pytest.approx(44 + UNRESPONSIVE_S)  # the fourth step, at 44 s
     status = engine.status()
-    assert status.loads["wh"].state is LoadState.UNAVAILABLE
+    assert status.loads["wh"].state is LoadState.NOT_RESPONDING
     assert status.loads["wh"].reason is LoadReason.NOT_RESPONDING
     assert status.insufficient
     # When it finally shows a change, it is managed again.

@@ -520,7 +520,7 @@ def test_repeats_an_ignored_raise_then_gives_up() -> None:
         retries += summary(result.actions)
     assert retries == [("pv", ActionKind.SET_LEVEL, ActionReason.RETRY, 4700, 0.0)] * MAX_RETRIES
     status = engine.status()
-    assert status.loads["pv"].state is LoadState.UNAVAILABLE
+    assert status.loads["pv"].state is LoadState.NOT_RESPONDING
     assert status.loads["pv"].reason is LoadReason.NOT_RESPONDING
 
 

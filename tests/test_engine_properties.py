@@ -226,7 +226,8 @@ def test_quiet_band_bounds() -> None:
     plant = Plant(CapacityEngine(panel, control, [wh, ev]), base=1000.0, setting={"wh": 1.0, "ev": 3840.0})
     plant.step()
     band = plant.engine.quiet_band()
-    assert band == QuietBand(-math.inf, 7680.0, math.inf, frozenset())  # nothing held: quiet up to the limit
+    # Nothing held: quiet up to the limit, and down to where a reading would be refused as implausible.
+    assert band == QuietBand(-96000.0, 7680.0, math.inf, frozenset())
     plant.base = 3000.0
     plant.step()  # the EV is cut to 2400 W; its command is in flight
     band = plant.engine.quiet_band()
@@ -237,7 +238,7 @@ def test_quiet_band_bounds() -> None:
     plant.run(20)
     band = plant.engine.quiet_band()
     assert band is not None
-    assert band.low_w == -math.inf  # restore hold-off
+    assert band.low_w == -96000.0  # restore hold-off: no lower edge but the implausible
     assert band.until == 1 + 1 + 30
     plant.run(40)
     band = plant.engine.quiet_band()

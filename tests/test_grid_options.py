@@ -59,8 +59,13 @@ async def test_grid_options_with_an_error_then_subscription_limits_the_site(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"limit_schedule": "invalid_schedule"}
-    assert result["description_placeholders"] == {"line": "every evening 3"}
+    assert result["description_placeholders"]["line"] == "every evening 3"
     assert loaded_entry.options == {}  # nothing lost, nothing saved
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"subscription_kw": 20_000, "emergency_limit_kw": 0}
+    )
+    assert result["errors"] == {"subscription_kw": "grid_power_out_of_range"}
+    assert result["description_placeholders"]["grid_power_max"] == "10000"
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"subscription_kw": 5, "emergency_limit_kw": 0}
     )

@@ -329,9 +329,49 @@ async def test_cancel_where_the_server_allows_it_and_where_it_does_not(
         await cancel(hass, grid_entry, kept["request_id"])
     assert err.value.translation_key == "cancel_not_supported"
     assert grid_entry.runtime_data.grid.reservation(kept["request_id"]).status.value == "granted"
-    with pytest.raises(HomeAssistantError) as err:
+    with pytest.raises(ServiceValidationError) as err:
         await cancel(hass, grid_entry, "nope")
     assert err.value.translation_key == "unknown_reservation"
+    assert err.value.translation_placeholders == {"request_id": "nope"}
+
+
+async def test_cancel_of_an_unknown_request_is_the_caller_s_mistake_not_an_error_logged(
+    hass: HomeAssistant,
+    grid_entry: MockConfigEntry,
+    vtn: FakeVtn,
+    hass_client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    granted = await reserve(hass, grid_entry, power_kw=2, max_fee_per_kw=1.0)
+    await cancel(hass, grid_entry, granted["request_id"])
+    assert await async_setup_component(hass, "api", {})
+    client = await hass_client()
+    long_id = "f" * 300
+    for request_id in (granted["request_id"], long_id):  # cancelled already; never ours
+        caplog.clear()
+        answer = await client.post(
+            f"/api/services/{DOMAIN}/cancel_reservation",
+            json={"config_entry_id": grid_entry.entry_id, "request_id": request_id},
+        )
+        # Home Assistant answers a validation error with 400, and logs nothing of it (aiohttp's
+        # access log fails under the frozen clock: not ours).
+        assert answer.status == 400
+        assert "There is no reservation request" in (await answer.json())["message"]
+        assert not [
+            record
+            for record in caplog.records
+            if record.levelno >= logging.ERROR
+            and record.name.startswith(("homeassistant", "custom_components"))
+        ]
+    with pytest.raises(ServiceValidationError) as err:
+        await cancel(hass, grid_entry, long_id)
+    assert err.value.translation_placeholders == {"request_id": "f" * 24 + "…"}
+
+
+async def test_cancel_without_a_server_is_refused(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await cancel(hass, loaded_entry, "3f9a1c2b7d4e")
+    assert err.value.translation_key == "no_grid_server"
 
 
 async def test_requests_that_make_no_sense_get_a_clear_error(
@@ -568,6 +608,7 @@ async def test_server_settings_are_checked_before_they_are_saved(
         ({CONF_URL: vtn.url.rsplit("/", 2)[0]}, {CONF_URL: "not_openadr"}),
         ({CONF_CLIENT_ID: ""}, {CONF_CLIENT_ID: "required"}),
         ({CONF_VERIFY_SSL: True}, {CONF_URL: "insecure_url"}),  # http would send the secret in clear
+        ({CONF_POLL_INTERVAL_S: 5}, {CONF_POLL_INTERVAL_S: "poll_interval_out_of_range"}),
     ]
     for change, errors in cases:
         result = await hass.config_entries.options.async_configure(flow_id, good | change)

@@ -281,6 +281,7 @@ async def test_plan_load_without_history(
         ({"config_entry_id": "nope", "power_kw": 3}, "invalid_config_entry"),
         ({"power_kw": None}, "plan_needs_size"),
         ({"power_kw": 30}, "plan_load_too_large"),
+        ({"power_kw": 3, "current_a": 16}, "plan_size_twice"),
         ({"current_a": 32, "phases": 3}, None),
     ],
 )

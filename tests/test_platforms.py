@@ -35,7 +35,7 @@ from .conftest import (
 @pytest.mark.freeze_time("2026-11-26 12:00:00+00:00")
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "house")
 @pytest.mark.parametrize(
-    "platform", [Platform.BINARY_SENSOR, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
+    "platform", [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
 )
 async def test_entities(
     hass: HomeAssistant, entity_registry: er.EntityRegistry, snapshot: SnapshotAssertion, platform: Platform

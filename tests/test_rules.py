@@ -37,6 +37,12 @@ def test_imports_only_the_standard_library() -> None:
 @pytest.mark.parametrize(
     ("rule", "arguments", "error"),
     [
+        (rules.range_error, (1, (1, 2000), "rating"), None),
+        (rules.range_error, (2000, (1, 2000), "rating"), None),
+        (rules.range_error, (0.99, (1, 2000), "rating"), "rating_out_of_range"),
+        (rules.range_error, (2000.5, (1, 2000), "rating"), "rating_out_of_range"),
+        (rules.range_error, (float("nan"), (1, 2000), "rating"), "rating_out_of_range"),
+        (rules.range_error, (float("inf"), (0, 100), "level"), "level_out_of_range"),
         (rules.name_error, ("House",), None),
         (rules.name_error, (" \t",), "name_required"),
         (rules.panel_voltage_error, ("three_phase", 277), None),

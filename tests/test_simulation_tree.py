@@ -417,7 +417,6 @@ def test_the_command_line_prints_the_tree(tmp_path: Path) -> None:
             str(tmp_path / "house.json"),
             "--out",
             str(tmp_path / "out"),
-            "--no-plot",
         ],
         capture_output=True,
         text=True,
@@ -425,5 +424,32 @@ def test_the_command_line_prints_the_tree(tmp_path: Path) -> None:
     )
     assert "total only" in done.stdout
     assert "main l1" in done.stdout
+    assert (tmp_path / "out" / "plot.png").stat().st_size > 0
+    assert (tmp_path / "out" / "legs.png").stat().st_size > 0  # each node's most loaded leg
     written = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     assert written["controller"]["nodes"]["main"]["l1"]["seconds_over_limit"] == pytest.approx(0.5)
+
+
+def test_each_constraint_per_row_for_the_plot(tmp_path: Path) -> None:
+    """The rows drawn for each leg: the base's parts and the loads' average power, placed."""
+    kitchen = [0.0, 0.0, 8000.0, 0.0]
+    data = split_phase_house(tmp_path, kitchen)
+    report = run_scenario(parse_scenario(data, tmp_path), trace=True)
+    rows = {(node, part): (limit, flows) for node, part, limit, flows in report.constraints}
+    assert list(rows) == [("main", "total"), ("main", "l1"), ("main", "l2")]
+    limit, l1 = rows["main", "l1"]
+    assert (limit.limit_w, limit.volts) == (9600, 120)
+    # Minute 0: the car at 7680 and both heaters (1500 each) from the start; 200 W of house a leg.
+    assert l1[0] == pytest.approx(200 + 3840 + 1500)
+    assert rows["main", "l2"][1][0] == pytest.approx(200 + 3840 + 1500)
+    # The total is the two legs, row by row, in both runs compared.
+    for run in (report.constraints, report.aggregate_constraints):
+        flows = {(node, part): values for node, part, _, values in run}
+        for total, one, two in zip(
+            flows["main", "total"], flows["main", "l1"], flows["main", "l2"], strict=True
+        ):
+            assert total == pytest.approx(one + two)
+    # The tree controller held L1 in minute 2; the total-only one did not.
+    aggregate = {(node, part): values for node, part, _, values in report.aggregate_constraints}
+    assert aggregate["main", "l1"][2] == pytest.approx(8000 + 200 + 3840 + 1500)
+    assert l1[2] < 9600

@@ -120,9 +120,10 @@ async def test_reload_and_restart_keep_what_is_held(
     stored = copy.deepcopy(hass_storage[key])
     assert await hass.config_entries.async_unload(loaded_tree.entry_id)
     await hass.async_block_till_done()
+    assert state_of(KETTLE) == "off"  # not given back: unloading is not for good
+    assert actions == []
     hass_storage[key] = stored
     await set_switch(hass, KETTLE, False)
-    actions.clear()
     assert await hass.config_entries.async_setup(loaded_tree.entry_id)
     await hass.async_block_till_done()
     await advance(hass, freezer, 40)

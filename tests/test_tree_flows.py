@@ -29,7 +29,7 @@ from .conftest import (
     node_subentry,
     subentry_id,
 )
-from .test_config_flow import PANEL_FORM, configure, sensor
+from .test_config_flow import PANEL_FORM, TRANSLATIONS, assert_range_messages, configure, sensor
 
 
 def fields(result: dict[str, Any]) -> list[str]:
@@ -82,8 +82,9 @@ async def test_meter_of_legs_alone_and_the_same_meter_twice(hass: HomeAssistant)
     assert entry.runtime_data.coordinator.data.site_w == pytest.approx(12580, abs=1)
     again = await panel_flow(hass, PANEL_FORM | {"name": "Again"})
     again = await configure(hass, again, {"l1_sensor": LEG_L1, "l2_sensor": LEG_L2})
-    assert again["type"] is FlowResultType.ABORT
-    assert again["reason"] == "already_configured"
+    assert again["type"] is FlowResultType.FORM
+    assert again["errors"] == {"l1_sensor": "meter_in_use"}  # a meter of legs alone is known by L1
+    assert again["description_placeholders"] == {"panel": "House"}
 
 
 @pytest.mark.parametrize(
@@ -242,6 +243,8 @@ async def test_a_subpanel_measured_per_leg(hass: HomeAssistant, loaded_tree: Moc
     [
         ({"name": " "}, {"name": "name_required"}),
         ({"cap_a": 25}, {"cap_a": "cap_above_rating"}),
+        ({"cap_a": -1, "rating_a": 0}, {"cap_a": "cap_out_of_range", "rating_a": "rating_out_of_range"}),
+        ({"continuous_pct": 101}, {"continuous_pct": "continuous_out_of_range"}),
         ({"parent": "circuit_l1", "conductors": "l1_l2"}, {"conductors": "conductors_unavailable"}),
         ({"parent": "circuit_l1", "conductors": "l2"}, {"conductors": "conductors_unavailable"}),
     ],
@@ -254,6 +257,7 @@ async def test_node_errors_then_recovery(
     hass: HomeAssistant, loaded_tree: MockConfigEntry, change: dict[str, Any], errors: dict[str, str]
 ) -> None:
     result = await start_sub(hass, loaded_tree, SUBENTRY_NODE)
+    assert assert_range_messages(TRANSLATIONS["config_subentries"]["node"], result["data_schema"]) == 3
     result = await configure_sub(hass, result, NODE_FORM | change)
     assert result["errors"] == errors
     assert suggested(result) == NODE_FORM | change  # nothing typed is lost
@@ -282,7 +286,7 @@ BENCH = node_subentry("Bench", {"parent": GARAGE_ID, "rating_a": 20, "conductors
 async def test_reconfigure_a_node(hass: HomeAssistant, loaded_tree: MockConfigEntry) -> None:
     result = await start_sub(hass, loaded_tree, SUBENTRY_NODE, GARAGE_ID)
     assert result["step_id"] == "user"
-    assert result["description_placeholders"] == {"below": "Bench, Dryer"}
+    assert result["description_placeholders"]["below"] == "Bench, Dryer"
     assert parent_options(result) == [("main", "Main panel"), ("bench", "Bench")]  # not itself
     assert suggested(result)["conductors"] == "l1_l2"
     garage = {"name": "Garage", "parent": "main", "rating_a": 60, "continuous_pct": 80, "conductors": "l1_l2"}
@@ -360,7 +364,7 @@ async def test_a_load_only_on_its_circuits_legs(hass: HomeAssistant, loaded_tree
     assert suggested(result) == form
     result = await configure_sub(hass, result, form | {"conductors": "l1"})
     assert result["step_id"] == "modulated"
-    modulated = {"unit": "A", "min": 6, "max": 24, "step": 1, "allow_off": True, "min_on_s": 0}
+    modulated = {"min": 6, "max": 24, "step": 1, "allow_off": True, "min_on_s": 0}
     modulated |= {"min_off_s": 0, "never_shed": False, "export": False}
     result = await configure_sub(hass, result, modulated)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
 
 from .configuration import load_data_from_v1, setup_from_entry
 from .const import (
@@ -26,6 +29,9 @@ from .orphans import async_adopt_orphans
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# Controllers of panels unloaded but not for good (a reload, or an unload that may be one):
+# the next set-up carries on from one, a removal gives back what it holds.
+SUSPENDED: HassKey[dict[str, PanelCapacityCoordinator]] = HassKey(f"{DOMAIN}_suspended")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -60,18 +66,25 @@ async def async_migrate_entry(hass: HomeAssistant, entry: PanelCapacityConfigEnt
 
 async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
     """Set up one panel from its config entry."""
+    previous = hass.data.setdefault(SUSPENDED, {}).pop(entry.entry_id, None)
     # Removed while the panel was not running: what hung on a removed node now hangs on the panel.
     async_adopt_orphans(hass, entry, {})
+    configured = _configuration(entry)
     try:
         setup = setup_from_entry(entry)
         coordinator = PanelCapacityCoordinator(hass, entry, setup)
     except (ConfigError, KeyError, ValueError) as err:
+        if previous is not None:
+            # Reloaded into a configuration that cannot run: nothing would hold the loads.
+            await previous.async_release()
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="invalid_configuration",
             translation_placeholders={"error": str(err)},
         ) from err
     await coordinator.async_load()
+    if previous is not None:
+        coordinator.take_over(previous)
     grid = GridCoordinator(hass, entry)
     await grid.async_load()
     coordinator.grid = grid
@@ -96,12 +109,36 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
         # The server may be slow or down: control starts now, the grid's limits follow.
         entry.async_create_background_task(hass, grid.async_refresh(), f"{DOMAIN} first grid poll")
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    if _configuration(entry) != configured:
+        # Changed while this set-up ran (a load added just after another, its reload still under
+        # way): no update listener was there to hear it, and this set-up read it too early.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     return True
 
 
+def _configuration(entry: PanelCapacityConfigEntry) -> tuple[Any, ...]:
+    """What a set-up reads of its entry: the panel, its options, its nodes and loads."""
+    subentries = {
+        sid: (sub.subentry_type, sub.title, dict(sub.data)) for sid, sub in entry.subentries.items()
+    }
+    return entry.title, dict(entry.data), dict(entry.options), subentries
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> bool:
-    """Unload a panel, giving back every load it holds."""
-    await entry.runtime_data.coordinator.async_release()
+    """Unload a panel; only when that is for good are the loads it holds given back.
+
+    Disabled: for good, every load is given back. Otherwise (a reload, for a
+    changed configuration or asked for; an unload that a removal follows) what
+    it holds stays held, with no command at all: the next set-up takes it over,
+    a removal gives it back (async_remove_entry). Home Assistant stopping does
+    not unload entries: a restart, too, keeps what is held.
+    """
+    coordinator = entry.runtime_data.coordinator
+    if entry.disabled_by is not None:
+        await coordinator.async_release()
+    else:
+        await coordinator.async_suspend()
+        hass.data.setdefault(SUSPENDED, {})[entry.entry_id] = coordinator
     await entry.runtime_data.grid.async_unload()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
@@ -122,11 +159,13 @@ async def _async_entry_updated(hass: HomeAssistant, entry: PanelCapacityConfigEn
         async_adopt_orphans(hass, entry, {node.subentry_id: node for node in coordinator.setup.nodes})
     finally:
         coordinator.moving_orphans = False
-    coordinator.async_prepare_reload(entry)
     hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry) -> None:
-    """Forget the stored controller memory of a removed panel."""
+    """A panel removed: give back what it held when it was unloaded, and forget its memory."""
+    previous = hass.data.setdefault(SUSPENDED, {}).pop(entry.entry_id, None)
+    if previous is not None:
+        await previous.async_release()
     await PanelCapacityCoordinator.async_remove_store(hass, entry)
     await GridCoordinator.async_remove_store(hass, entry)

@@ -14,6 +14,7 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .entity import PanelCapacityEntity
@@ -29,9 +30,34 @@ class PanelBinarySensorDescription(BinarySensorEntityDescription):
     attributes_fn: Callable[[PanelCapacityCoordinator], Mapping[str, Any]] | None = None
 
 
-def _sensor_problem(coordinator: PanelCapacityCoordinator) -> bool:
+def _no_site_reading(coordinator: PanelCapacityCoordinator) -> bool:
     status = coordinator.data
-    return status.fail_safe or status.site_w is None or bool(coordinator.missing_entities)
+    return status.fail_safe or status.site_w is None
+
+
+def _sensor_problem(coordinator: PanelCapacityCoordinator) -> bool:
+    return (
+        _no_site_reading(coordinator) or bool(coordinator.missing_entities) or bool(coordinator.sensor_faults)
+    )
+
+
+def _sensor_problem_attributes(coordinator: PanelCapacityCoordinator) -> Mapping[str, Any]:
+    """What is missing or faulty, and when the meter's last reading was while there is none in use.
+
+    Nothing here changes from one step to the next (each change is a row in the
+    recorder): not the reading's age, and no reading's time while readings come.
+    """
+    reading = coordinator.data.reading_time
+    return {
+        "last_reading": (
+            dt_util.utc_from_timestamp(reading).isoformat()
+            if reading is not None and _no_site_reading(coordinator)
+            else None
+        ),
+        "missing_entities": coordinator.missing_entities,
+        # Sensors that are there but give nothing usable, and why: changes only when that does.
+        "sensor_faults": {entity_id: fault.value for entity_id, fault in coordinator.sensor_faults.items()},
+    }
 
 
 BINARY_SENSORS: tuple[PanelBinarySensorDescription, ...] = (
@@ -53,12 +79,7 @@ BINARY_SENSORS: tuple[PanelBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         is_on_fn=_sensor_problem,
-        attributes_fn=lambda coordinator: {
-            "reading_age_s": (
-                None if coordinator.data.reading_age_s is None else round(coordinator.data.reading_age_s, 1)
-            ),
-            "missing_entities": coordinator.missing_entities,
-        },
+        attributes_fn=_sensor_problem_attributes,
     ),
 )
 

@@ -11,7 +11,13 @@ from homeassistant.const import Platform
 DOMAIN: Final = "panel_capacity"
 LOGGER = logging.getLogger(__package__)
 
-PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH]
+PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 SUBENTRY_LOAD: Final = "load"
 SUBENTRY_NODE: Final = "node"

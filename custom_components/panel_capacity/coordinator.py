@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import probatio
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import (
     Context,
     Event,
@@ -51,15 +52,18 @@ from .const import (
     WATCHDOG_INTERVAL,
 )
 from .engine import (
+    ROOT,
     TERM_USER_CAP,
     Action,
     ActionKind,
     Alert,
     CapacityEngine,
+    GivenUp,
     LoadInput,
     LoadKind,
     LoadState,
     NodeReading,
+    ReadingFault,
     SiteReading,
     Status,
     StepInput,
@@ -67,10 +71,10 @@ from .engine import (
 from .readings import actuator_available, actuator_is_on, service_call, state_number, state_power_w
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from .configuration import LoadBinding, NodeBinding, PanelSetup
-    from .engine import Conductor
+    from .engine import Conductor, ConstraintStatus
     from .grid.schedule import GridTerms
     from .grid_coordinator import GridCoordinator
 
@@ -79,6 +83,12 @@ MISSING_GRACE_S = 60.0
 # How often the counters are written even when nothing was done.
 PERIODIC_SAVE_S = 300.0
 HELD_STATES = (LoadState.SHED, LoadState.HELD_OFF, LoadState.REDUCED)
+# What the log says of a sensor that starts to have a problem ({state}: its state and unit).
+FAULT_LOG = {
+    ReadingFault.NO_NUMBER: "gives no number (its state: {state})",
+    ReadingFault.STALE: "has not reported within the staleness time (its last state: {state})",
+    ReadingFault.IMPLAUSIBLE: "reads {state}, more than ten times what its conductors are rated for",
+}
 
 
 class StoredData(TypedDict):
@@ -125,8 +135,12 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._sent: dict[str, float] = {}  # load -> the last value we set
         self._manual: set[str] = set()
         self._missing_since: dict[str, float] = {}
+        # Sensors that are there but give nothing usable: found while reading, or refused by the engine.
+        self._read_faults: dict[str, ReadingFault] = {}
+        self.sensor_faults: dict[str, ReadingFault] = {}
+        self._sensors_of = self._sensors_by_constraint(setup)
         self._failures_logged: set[str] = set()
-        self._keep_on_reload: set[str] = set()
+        self._kept: set[str] = set()  # loads left held for the next controller (see async_suspend)
         self.moving_orphans = False  # moving what hung on a removed node (see orphans)
         self._running = False
         self._stopped = False
@@ -186,26 +200,43 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._running = True
         await self._async_step()
 
-    @callback
-    def async_prepare_reload(self, entry: PanelCapacityConfigEntry) -> None:
-        """A reload for a changed configuration is coming.
+    def take_over(self, previous: PanelCapacityCoordinator) -> None:
+        """Carry on from the controller this one replaces (a reload): what is in memory only.
 
-        Loads that stay configured with the same actuator stay held: the new
-        controller takes them over from the stored memory instead of every load
-        being given back and shed again. Removed or rewired loads are given back.
+        What it holds comes from the store; its commands still in flight come from
+        its engine. Their contexts tell the state changes they cause from a
+        person's; its last values sent and recent actions go on.
         """
-        self._keep_on_reload = {
-            load_id
-            for load_id, load in self.loads.items()
-            if load_id in entry.subentries
-            and entry.subentries[load_id].data.get(CONF_ACTUATOR) == load.actuator
-        }
+        self.engine.carry_on(previous.engine, previous._kept)
+        self._contexts.extend(previous._contexts)
+        self._sent |= {load_id: value for load_id, value in previous._sent.items() if load_id in self.loads}
+        self.recent_actions.extend(previous.recent_actions)
 
     async def async_release(self) -> None:
-        """Stop controlling and give back the loads it holds (all of them, unless reloading)."""
+        """Stop controlling for good (the panel disabled or removed): give back every load it holds."""
+        await self._async_stop(keep=())
+
+    async def async_suspend(self) -> None:
+        """Stop for a reload (or an unload that is not for good): keep what it holds.
+
+        The next controller takes the held loads over from the stored memory, and
+        no command reaches them. Only a load no longer configured the same way (its
+        subentry removed, or its actuator changed) is given back: nothing would
+        take it over.
+        """
+        subentries = self.config_entry.subentries
+        keep = {
+            load_id
+            for load_id, load in self.loads.items()
+            if (sub := subentries.get(load_id)) is not None and sub.data.get(CONF_ACTUATOR) == load.actuator
+        }
+        self._kept = keep
+        await self._async_stop(keep=keep)
+
+    async def _async_stop(self, keep: Collection[str]) -> None:
         async with self._lock:
             self._stopped = True
-            for action in self.engine.release(self._now(), keep=self._keep_on_reload):
+            for action in self.engine.release(self._now(), keep=keep):
                 await self._execute(action)
             await self._store.async_save(self._stored())
         for issue_id in self._missing_since:
@@ -280,14 +311,19 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._manual.clear()
             for action in result.actions:
                 await self._execute(action)
+            for given_up in result.not_responding:  # first: it may be why the limit cannot be reached
+                self._fire_not_responding(given_up)
             for alert in result.alerts_raised:
                 self._fire_alert(alert)
             self._check_entities(now)
-            self.async_set_updated_data(self.engine.status())
+            status = self.engine.status()
+            self._note_sensor_faults(status)
+            self.async_set_updated_data(status)
             if result.actions or result.alerts_raised or now - self._last_save >= PERIODIC_SAVE_S:
                 self.async_save()
 
     def _read(self, now: float) -> StepInput:
+        self._read_faults = {}
         terms = {TERM_USER_CAP: self.user_cap_w} if self.user_cap_w is not None else {}
         export_terms: dict[str, float] = {}
         if self.grid is not None:
@@ -305,26 +341,39 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             day=dt_util.now().date().toordinal(),
         )
 
-    def _measure(self, entity_id: str, watts_per_amp: float) -> tuple[float, float] | None:
-        """A sensor's power (W, or A x ``watts_per_amp``) and when it last reported; None: no value."""
+    def _measure(self, entity_id: str, watts_per_amp: float, now: float) -> tuple[float, float] | None:
+        """A sensor's power (W, or A x ``watts_per_amp``) and when it last reported; None: no value.
+
+        A sensor that is there but gives no number, or has not reported within
+        the staleness time, is noted as a sensor problem (a missing one is a
+        Repairs issue instead).
+        """
         state = self.hass.states.get(entity_id)
         value = state_power_w(state, watts_per_amp)
-        if value is None or state is None:
+        if state is None:
             return None
-        return value, state.last_reported.timestamp()
+        if value is None:
+            self._read_faults[entity_id] = ReadingFault.NO_NUMBER
+            return None
+        reported = state.last_reported.timestamp()
+        if now - reported > self.setup.settings.staleness_s:
+            self._read_faults[entity_id] = ReadingFault.STALE
+        return value, reported
 
     def _conductors(
         self, sensors: Mapping[Conductor, str], now: float, *, fresh_only: bool
-    ) -> dict[Conductor, tuple[float, float]]:
-        """Per-conductor readings; with ``fresh_only``, one older than the staleness time is left out."""
+    ) -> tuple[dict[Conductor, tuple[float, float]], dict[Conductor | None, ReadingFault]]:
+        """Per-conductor readings (with ``fresh_only``, a stale one is left out) and their sensors' faults."""
         volts = self.setup.panel.conductor_voltage_v
-        staleness = self.setup.settings.staleness_s
         readings = {}
+        faults: dict[Conductor | None, ReadingFault] = {}
         for conductor, entity_id in sensors.items():
-            measured = self._measure(entity_id, volts)
-            if measured is not None and not (fresh_only and now - measured[1] > staleness):
+            measured = self._measure(entity_id, volts, now)
+            if (fault := self._read_faults.get(entity_id)) is not None:
+                faults[conductor] = fault
+            if measured is not None and not (fresh_only and fault is ReadingFault.STALE):
                 readings[conductor] = measured
-        return readings
+        return readings, faults
 
     def _site_reading(self, now: float) -> SiteReading:
         """The service: its total (one sensor, or import minus export) and its measured conductors.
@@ -334,33 +383,44 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         total, as old as the oldest of them, so a silent one leads to fail-safe.
         """
         setup = self.setup
-        parts = [self._measure(entity_id, setup.panel.watts_per_amp) for entity_id in setup.site_sensors]
-        per = self._conductors(setup.conductor_sensors, now, fresh_only=bool(parts))
+        parts = [self._measure(entity_id, setup.panel.watts_per_amp, now) for entity_id in setup.site_sensors]
+        per, faults = self._conductors(setup.conductor_sensors, now, fresh_only=bool(parts))
         conductors_w = {conductor: value for conductor, (value, _) in per.items()} or None
+        total_faults = [self._read_faults[e] for e in setup.site_sensors if e in self._read_faults]
+        if total_faults:
+            faults[None] = total_faults[0]
         if not parts:
             if not per:
-                return SiteReading(None)
-            return SiteReading(None, min(reported for _, reported in per.values()), conductors_w)
+                return SiteReading(None, faults=faults or None)
+            return SiteReading(
+                None, min(reported for _, reported in per.values()), conductors_w, faults or None
+            )
         values = [part for part in parts if part is not None]
         if len(values) < len(parts):
-            return SiteReading(None, conductors_w=conductors_w)
+            return SiteReading(None, conductors_w=conductors_w, faults=faults or None)
         power = values[0][0] if len(values) == 1 else values[0][0] - values[1][0]
-        return SiteReading(power, min(reported for _, reported in values), conductors_w)
+        return SiteReading(power, min(reported for _, reported in values), conductors_w, faults or None)
 
     def _node_readings(self, now: float) -> dict[str, NodeReading]:
-        """What each node's own sensors read; a node with none fresh is left out (estimated)."""
-        staleness = self.setup.settings.staleness_s
+        """What each node's own sensors read, and their faults; a node with nothing of either is left out.
+
+        A node with no fresh reading is estimated from its loads; one whose
+        sensor is there but gives nothing usable says so in its faults.
+        """
         readings: dict[str, NodeReading] = {}
         for node in self.setup.nodes:
-            total = self._measure(node.power_sensor, node.watts_per_amp) if node.power_sensor else None
-            if total is not None and now - total[1] > staleness:
-                total = None
-            per = self._conductors(node.conductor_sensors, now, fresh_only=True)
-            if total is None and not per:
+            total = self._measure(node.power_sensor, node.watts_per_amp, now) if node.power_sensor else None
+            per, faults = self._conductors(node.conductor_sensors, now, fresh_only=True)
+            if node.power_sensor and (fault := self._read_faults.get(node.power_sensor)) is not None:
+                faults[None] = fault
+                if fault is ReadingFault.STALE:
+                    total = None
+            if total is None and not per and not faults:
                 continue
             readings[node.subentry_id] = NodeReading(
                 power_w=None if total is None else total[0],
                 conductors_w={conductor: value for conductor, (value, _) in per.items()} or None,
+                faults=faults or None,
             )
         return readings
 
@@ -410,16 +470,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             self._log_failure(load, service, err)
         else:
             self._failures_logged.discard(load.subentry_id)
-        # The load's device: the logbook then shows the event on the device's page.
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, load.subentry_id), self.config_entry.entry_id
-        )
-        record = {
-            "entry_id": self.config_entry.entry_id,
-            "load_id": load.subentry_id,
-            "device_id": device.id if device is not None else None,
-            "load": load.name,
-            "entity_id": load.actuator,
+        record = self._about(load) | {
             "action": action.kind.value,
             "reason": action.reason.value,
             "level_w": action.level_w,
@@ -434,6 +485,45 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         }
         self.hass.bus.async_fire(EVENT_ACTION, record, context=context)
         self.recent_actions.append(record | {"time": dt_util.utcnow().isoformat()})
+
+    def _about(self, load: LoadBinding) -> dict[str, Any]:
+        """What an event says of the load it is about."""
+        # The load's device: the logbook then shows the event on the device's page.
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, load.subentry_id), self.config_entry.entry_id
+        )
+        return {
+            "entry_id": self.config_entry.entry_id,
+            "load_id": load.subentry_id,
+            "device_id": device.id if device is not None else None,
+            "load": load.name,
+            "entity_id": load.actuator,
+        }
+
+    @callback
+    def _fire_not_responding(self, given_up: GivenUp) -> None:
+        """An actuator that did not follow a command however often it was asked: say so."""
+        load = self.loads[given_up.load_id]
+        minutes = round((given_up.until - self._now()) / 60)
+        LOGGER.warning(
+            "%s (%s) did not respond: asked %d times to %s, it did not; left alone for %d minutes",
+            load.name,
+            load.actuator,
+            given_up.commands,
+            given_up.kind.value.replace("_", " "),
+            minutes,
+        )
+        self.hass.bus.async_fire(
+            EVENT_ALERT,
+            self._about(load)
+            | {
+                "alert": Alert.NOT_RESPONDING.value,
+                "action": given_up.kind.value,
+                "level_w": given_up.level_w,
+                "commands": given_up.commands,
+                "minutes": minutes,
+            },
+        )
 
     def _log_failure(self, load: LoadBinding, service: str, err: BaseException) -> None:
         """Warn once per load until a command succeeds again."""
@@ -452,14 +542,19 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     @callback
     def _fire_alert(self, alert: Alert) -> None:
         status = self.engine.status()
-        LOGGER.log(
-            30 if alert is not Alert.RECOVERED else 20,
-            "%s: %s (site %s W, limit %.0f W)",
-            self.config_entry.title,
-            alert.value,
-            status.site_w,
-            status.limit.effective_w,
-        )
+        title, limit = self.config_entry.title, status.limit.effective_w
+        if alert is Alert.FAIL_SAFE:
+            LOGGER.warning(
+                "%s: fail-safe, %s; managed loads go to their safe state until readings return",
+                title,
+                self._reading_problem(status.time),
+            )
+        elif alert is Alert.RECOVERED:
+            LOGGER.info(
+                "%s: fresh readings again (%.0f W against the limit of %.0f W)", title, status.site_w, limit
+            )
+        else:
+            LOGGER.warning("%s: cannot reach the limit by shedding%s", title, self._shortfall(status))
         self.hass.bus.async_fire(
             EVENT_ALERT,
             {
@@ -469,6 +564,48 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                 "limit_w": status.limit.effective_w,
             },
         )
+
+    def _shortfall(self, status: Status) -> str:
+        """Where in the tree shedding falls short, and by how much (for the log)."""
+        constraints = [
+            constraint
+            for node in status.nodes.values()
+            for constraint in (node.total, *node.conductors.values())
+            if constraint.flow_w is not None and constraint.limit.effective_w > 0
+        ]
+        if not constraints:
+            return ""
+
+        def projected(constraint: ConstraintStatus) -> float:
+            flow = constraint.projected_w if constraint.projected_w is not None else constraint.flow_w
+            return flow or 0.0
+
+        worst = max(constraints, key=lambda c: projected(c) / c.limit.effective_w)
+        where = ""
+        if worst.node_id != ROOT or worst.conductor is not None:
+            conductor = "" if worst.conductor is None else f" {worst.conductor.value.upper()}"
+            where = f" (on {self.node_name(worst.node_id)}{conductor})"
+        return (
+            f"{where}: {worst.flow_w:.0f} W, {projected(worst):.0f} W with what it may"
+            f" shed turned off or down, against the limit of {worst.limit.effective_w:.0f} W"
+        )
+
+    def _reading_problem(self, now: float) -> str:
+        """What is wrong with the meter's readings, sensor by sensor (for the log)."""
+        setup = self.setup
+        sensors = setup.site_sensors or tuple(setup.conductor_sensors.values())
+        problems = []
+        for entity_id in sensors:
+            state = self.hass.states.get(entity_id)
+            if state is None:
+                problems.append(f"{entity_id} does not exist")
+            elif state_power_w(state, setup.panel.watts_per_amp) is None:
+                unit = state.attributes.get("unit_of_measurement")
+                problems.append(f"{entity_id} reads {state.state!r}" + (f" {unit}" if unit else ""))
+            else:
+                age = now - state.last_reported.timestamp()
+                problems.append(f"no reading from {entity_id} for {age:.0f} s")
+        return "; ".join(problems) or "no meter"
 
     # ---------------------------------------------------------- entities gone
 
@@ -492,6 +629,52 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
                     translation_placeholders={"entity_id": entity_id, "panel": self.config_entry.title},
                 )
 
+    @staticmethod
+    def _sensors_by_constraint(setup: PanelSetup) -> dict[tuple[str, Conductor | None], tuple[str, ...]]:
+        """The sensors behind each constraint: a node (ROOT: the panel) and a conductor (None: its total)."""
+        sensors: dict[tuple[str, Conductor | None], tuple[str, ...]] = {(ROOT, None): setup.site_sensors}
+        sensors |= {
+            (ROOT, conductor): (entity_id,) for conductor, entity_id in setup.conductor_sensors.items()
+        }
+        for node in setup.nodes:
+            if node.power_sensor:
+                sensors[node.subentry_id, None] = (node.power_sensor,)
+            sensors |= {
+                (node.subentry_id, conductor): (entity_id,)
+                for conductor, entity_id in node.conductor_sensors.items()
+            }
+        return sensors
+
+    @callback
+    def _note_sensor_faults(self, status: Status) -> None:
+        """The sensors with a problem now (found here or refused by the engine), logged as it starts, ends."""
+        faults = dict(self._read_faults)
+        for key, fault in status.faults.items():
+            if fault is ReadingFault.IMPLAUSIBLE:
+                faults |= dict.fromkeys(self._sensors_of.get(key, ()), fault)
+        for load_id, fault in status.load_faults.items():
+            if (load := self.loads.get(load_id)) is not None and load.power_sensor:
+                faults[load.power_sensor] = fault
+        faults = dict(sorted(faults.items()))
+        title = self.config_entry.title
+        for entity_id, fault in faults.items():
+            if self.sensor_faults.get(entity_id) is not fault:
+                state = self.hass.states.get(entity_id)
+                shown = (
+                    "-"
+                    if state is None
+                    else f"{state.state} {state.attributes.get(ATTR_UNIT_OF_MEASUREMENT, '')}"
+                )
+                LOGGER.warning(
+                    "%s: %s %s; ignored as a sensor problem",
+                    title,
+                    entity_id,
+                    FAULT_LOG[fault].format(state=shown.strip()),
+                )
+        for entity_id in self.sensor_faults.keys() - faults.keys():
+            LOGGER.info("%s: %s reads again", title, entity_id)
+        self.sensor_faults = faults
+
     def _issue_id(self, entity_id: str) -> str:
         return f"missing_{self.config_entry.entry_id}_{entity_id}"
 
@@ -511,6 +694,14 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         """Switch management on, or off (monitor only: loads it holds are given back)."""
         self.enabled = enabled
         self.async_save()
+        await self._async_step_now()
+
+    async def async_resume(self, load_id: str) -> None:
+        """Hand a load back to management (it was changed by hand, or did not respond)."""
+        self._manual.discard(load_id)
+        if self.engine.resume(load_id):
+            LOGGER.info("%s is managed again", self.loads[load_id].name)
+            self.async_save()
         await self._async_step_now()
 
     async def async_set_user_cap(self, cap_w: float | None) -> None:

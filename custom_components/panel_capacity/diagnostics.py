@@ -49,6 +49,7 @@ async def async_get_config_entry_diagnostics(
         "status": async_redact_data(asdict(coordinator.data), {"name"}),
         "memory": coordinator.engine.export_memory(),
         "missing_entities": coordinator.missing_entities,
+        "sensor_faults": dict(coordinator.sensor_faults),
         "recent_actions": [async_redact_data(action, {"load"}) for action in coordinator.recent_actions],
         "grid": _grid(entry),
     }
@@ -63,6 +64,7 @@ def _constraint(constraint: ConstraintStatus) -> dict[str, Any]:
         "limit_w": constraint.limit.effective_w,
         "term": constraint.limit.binding,
         "utilisation_pct": constraint.utilisation_pct,
+        "fault": constraint.fault,
     }
 
 

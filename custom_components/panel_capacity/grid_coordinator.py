@@ -28,7 +28,7 @@ import uuid
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
@@ -93,6 +93,9 @@ from .grid.state import FOREVER, GridState, Heard, grid_state, heard_answer, hea
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
+# An error message echoes this much of a request id it was given (ours have 12 characters).
+SHOWN_ID_CHARS = 24
+
 
 class GridConnection:
     """States of the connection to the server."""
@@ -118,6 +121,7 @@ class GridConnection:
         BAD_ANSWER,
         NOT_REGISTERED,
     )
+    ANSWERING = (CONNECTED, NOT_REGISTERED)  # the last poll had an answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -688,16 +692,21 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         return None
 
     async def async_cancel_reservation(self, request_id: str) -> Reservation:
-        """Withdraw a request; HomeAssistantError when the server does not allow it."""
+        """Withdraw a request; HomeAssistantError when the server does not allow it.
+
+        An id that names no request of ours (or one already cancelled) is the
+        caller's mistake: a ServiceValidationError, which Home Assistant answers
+        without logging it as an error of the integration.
+        """
         reservation = self.reservation(request_id)
         if reservation is None or reservation.status is ReservationStatus.CANCELLED:
-            raise HomeAssistantError(
+            raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_reservation",
-                translation_placeholders={"request_id": request_id},
+                translation_placeholders={"request_id": shown_id(request_id)},
             )
         if self.client is None or reservation.report_id is None:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_grid_server")
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
         try:
             await self.client.delete_report(reservation.report_id)
         except OpenAdrNotSupportedError as err:
@@ -768,6 +777,11 @@ def async_resume_polling(entry: ConfigEntry[Any]) -> None:
     grid = getattr(runtime, "grid", None)
     if entry.state is ConfigEntryState.LOADED and isinstance(grid, GridCoordinator):
         grid.async_resume()
+
+
+def shown_id(request_id: str) -> str:
+    """A request id as an error message shows it: ours are 12 characters, anything longer is cut."""
+    return request_id if len(request_id) <= SHOWN_ID_CHARS else f"{request_id[:SHOWN_ID_CHARS]}…"
 
 
 def reservation_response(reservation: Reservation) -> dict[str, Any]:

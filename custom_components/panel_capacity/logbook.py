@@ -63,7 +63,12 @@ def describe_action(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, s
     power = {"site_kw": _kilowatts(data.get("site_power_w")), "limit_kw": _kilowatts(data.get("limit_w"))}
     where = {"node": str(data.get("node")), "conductor": str(data.get("conductor") or "").upper()}
     reason = words(f"reason.{_reason_key(data)}", **power, **where)
-    what = words(f"action.{data.get('action')}", level_kw=_kilowatts(data.get("level_w")), reason=reason)
+    level = _kilowatts(data.get("level_w"))
+    if data.get("reason") == "retry":
+        # Not "was switched off" again: it had not followed the command, and is asked again.
+        what = words(f"retry.{data.get('action')}", level_kw=level)
+    else:
+        what = words(f"action.{data.get('action')}", level_kw=level, reason=reason)
     if data.get("success") is False:
         what = words("failed", action=what)
     described = {
@@ -87,7 +92,22 @@ def _about_panel(
 
 
 def describe_alert(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
-    """The controller could not reach the limit, lost its readings, or has them back."""
+    """The controller cannot reach the limit, lost its readings or has them back; a load did not respond."""
+    if data.get("alert") == "not_responding":
+        words = _Words(hass)
+        command = words(f"command.{data.get('action')}", level_kw=_kilowatts(data.get("level_w")))
+        described = {
+            LOGBOOK_ENTRY_NAME: str(data.get("load") or data.get("entity_id") or DOMAIN),
+            LOGBOOK_ENTRY_MESSAGE: words(
+                "alert.not_responding",
+                commands=str(data.get("commands")),
+                command=command,
+                minutes=str(data.get("minutes")),
+            ),
+        }
+        if data.get("entity_id"):
+            described[LOGBOOK_ENTRY_ENTITY_ID] = str(data["entity_id"])
+        return described
     return _about_panel(
         hass,
         data,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+import math
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -13,8 +14,10 @@ from homeassistant.components.number import (
 )
 from homeassistant.const import UnitOfPower
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import DOMAIN
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .entity import PanelCapacityEntity
 
@@ -83,5 +86,14 @@ class PanelNumber(PanelCapacityEntity, NumberEntity):
         return self.entity_description.max_fn(self.coordinator)
 
     async def async_set_native_value(self, value: float) -> None:
-        """Change the setting."""
+        """Change the setting; a value that is not a number is refused and the setting kept.
+
+        Home Assistant's own range check lets NaN through (it compares false with both bounds).
+        """
+        if not math.isfinite(value):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_number",
+                translation_placeholders={"entity_id": self.entity_id, "value": str(value)},
+            )
         await self.entity_description.set_fn(self.coordinator, value)

@@ -43,6 +43,7 @@ from .engine import (
     LoadState,
     LoadStatus,
     NodeStatus,
+    ReadingFault,
     Status,
 )
 from .engine.terms import LimitTerm
@@ -77,6 +78,7 @@ class LoadSensorDescription(SensorEntityDescription):
     """A load sensor read from the load's part of the status snapshot."""
 
     value_fn: Callable[[LoadStatus], float | str | None]
+    attributes_fn: Callable[[LoadStatus], Mapping[str, Any]] | None = None
 
 
 # What every power sensor has in common (in W; grid sensors are shown in kW).
@@ -95,6 +97,14 @@ def _power(key: str, value_fn: Callable[[Status], float | None], **kwargs: Any) 
 
 def _conductor_of(constraint: ConstraintStatus) -> str:
     return TOTAL if constraint.conductor is None else constraint.conductor.value
+
+
+def _source_of(node: NodeStatus) -> str:
+    """Where a node's reading comes from; when one of its sensors has a problem, which problem."""
+    for constraint in (node.total, *node.conductors.values()):
+        if constraint.fault is not None:
+            return constraint.fault.value
+    return node.total.source.value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,9 +151,9 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
         key="node_source",
         translation_key="node_source",
         device_class=SensorDeviceClass.ENUM,
-        options=[source.value for source in FlowSource],
+        options=[*(source.value for source in FlowSource), *(fault.value for fault in ReadingFault)],
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda node: node.total.source.value,
+        value_fn=_source_of,
     ),
 )
 
@@ -341,6 +351,7 @@ LOAD_SENSORS: tuple[LoadSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in LoadState],
         value_fn=lambda load: load.state.value,
+        attributes_fn=lambda load: {"manual_until": _iso(load.manual_until)},
     ),
     LoadSensorDescription(
         key="load_reason",
@@ -488,7 +499,13 @@ GRID_SENSORS: tuple[GridSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda _panel, grid: grid.data.connection,
         attributes_fn=lambda panel, grid: {
-            "last_success": grid.data.last_success.isoformat() if grid.data.last_success else None,
+            # While the server answers it would move at every poll (a row in the recorder each):
+            # shown only while the connection is lost, when it says since when.
+            "last_success": (
+                grid.data.last_success.isoformat()
+                if grid.data.last_success and grid.data.connection not in GridConnection.ANSWERING
+                else None
+            ),
             "last_error": grid.data.last_error,
             "program_id": grid.data.program_id,
             "ven_id": grid.data.ven.ven_id if grid.data.ven else None,
@@ -615,6 +632,14 @@ class LoadSensor(PanelCapacityLoadEntity, SensorEntity):
         """The value from the latest status."""
         load = self.coordinator.data.loads.get(self.load_id)
         return None if load is None else self.entity_description.value_fn(load)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that belong with the value (a manual override: until when)."""
+        load = self.coordinator.data.loads.get(self.load_id)
+        if self.entity_description.attributes_fn is None or load is None:
+            return None
+        return self.entity_description.attributes_fn(load)
 
 
 class TreeSensor(PanelCapacityEntity, SensorEntity):

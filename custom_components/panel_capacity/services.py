@@ -19,7 +19,7 @@ from .const import DOMAIN, UNIT_AMPERE
 from .coordinator import PanelCapacityConfigEntry
 from .engine import Supply
 from .grid.reservations import RequestError
-from .grid_coordinator import reservation_response
+from .grid_coordinator import GridCoordinator, reservation_response
 from .history import async_panel_history
 from .simulation.plan import NewLoad, nec_220_87, simulate_new_load
 
@@ -71,10 +71,11 @@ CANCEL_RESERVATION_SCHEMA = probatio.Schema(
 PLAN_LOAD_SCHEMA = probatio.Schema(
     {
         probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        probatio.Exclusive(ATTR_POWER_KW, "size"): probatio.All(
+        # One of the two, checked by the handler (with a translated error).
+        probatio.Optional(ATTR_POWER_KW): probatio.All(
             probatio.Coerce(float), probatio.Range(min=0.05, max=1000)
         ),
-        probatio.Exclusive(ATTR_CURRENT_A, "size"): probatio.All(
+        probatio.Optional(ATTR_CURRENT_A): probatio.All(
             probatio.Coerce(float), probatio.Range(min=1, max=2000)
         ),
         probatio.Optional(ATTR_PHASES, default=1): probatio.All(probatio.Coerce(int), probatio.In([1, 3])),
@@ -101,9 +102,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return await _async_request_reservation(hass, call)
 
     async def cancel_reservation(call: ServiceCall) -> ServiceResponse:
-        entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
-        cancelled = await entry.runtime_data.grid.async_cancel_reservation(call.data[ATTR_REQUEST_ID])
-        return reservation_response(cancelled)
+        grid = _grid_of(_loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID]))
+        return reservation_response(await grid.async_cancel_reservation(call.data[ATTR_REQUEST_ID]))
 
     hass.services.async_register(
         DOMAIN, SERVICE_PLAN_LOAD, plan_load, schema=PLAN_LOAD_SCHEMA, supports_response=SupportsResponse.ONLY
@@ -135,10 +135,20 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> PanelCapacityConfigEntr
     return entry
 
 
+def _grid_of(entry: PanelCapacityConfigEntry) -> GridCoordinator:
+    """The panel's grid connection; a panel without a utility server cannot be asked for grid things."""
+    grid = entry.runtime_data.grid
+    if grid.server is None:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
+    return grid
+
+
 async def _async_plan_load(hass: HomeAssistant, call: ServiceCall) -> dict[str, Any]:
     entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
     coordinator = entry.runtime_data.coordinator
     panel = coordinator.setup.panel
+    if ATTR_POWER_KW in call.data and ATTR_CURRENT_A in call.data:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="plan_size_twice")
     if ATTR_POWER_KW in call.data:
         power = call.data[ATTR_POWER_KW] * 1000
     elif ATTR_CURRENT_A in call.data:
@@ -186,10 +196,7 @@ async def _async_plan_load(hass: HomeAssistant, call: ServiceCall) -> dict[str, 
 
 
 async def _async_request_reservation(hass: HomeAssistant, call: ServiceCall) -> dict[str, Any]:
-    entry = _loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
-    grid = entry.runtime_data.grid
-    if grid.server is None:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_grid_server")
+    grid = _grid_of(_loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID]))
     # Utilities grant on a grid of whole quarter hours: "now" is the current one.
     now = dt_util.utcnow()
     start = call.data.get(ATTR_START) or now.replace(

@@ -99,7 +99,6 @@ LOADS: list[tuple[dict[str, Any], dict[str, Any]]] = [
             "conductors": "l1_l2",
         },
         {
-            "unit": "A",
             "min": 6,
             "max": 32,
             "step": 1,

@@ -15,13 +15,13 @@ from dataclasses import replace
 import math
 from typing import TYPE_CHECKING, Any
 
-from . import export, ledger, memory, quiet, shedding, status
+from . import export, ledger, memory, quiet, screen, shedding, status
 from .config import LoadKind
 from .limits import effective_export_limit, effective_limit
 from .loads import UNAVAILABLE, Held
-from .model import Action, ActionKind, ActionReason, Alert, StepResult
+from .model import Action, ActionKind, ActionReason, Alert, GivenUp, ReadingFault, StepResult
 from .state import EngineState
-from .tree import ROOT_INDEX
+from .tree import ROOT_INDEX, Key
 from .validation import validate
 
 if TYPE_CHECKING:
@@ -70,12 +70,17 @@ class CapacityEngine:
             state.insufficient = False
             state.planned = self._dry_run(now)
             return StepResult(actions=tuple(actions))
+        if not state.enabled:
+            # Management turned back on: a fresh start, for loads a person had taken over too.
+            for slot in state.slots:
+                slot.end_manual()
         state.enabled = True
         alerts: list[Alert] = []
-        actions = self._decide(now, alerts)
+        given_up: list[GivenUp] = []
+        actions = self._decide(now, alerts, given_up)
         for action in actions:
             self._commit(now, action)
-        return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts))
+        return StepResult(actions=tuple(actions), alerts_raised=tuple(alerts), not_responding=tuple(given_up))
 
     def _advance(self, now: float, inp: StepInput) -> None:
         """Account for the time since the last step; take the limits in force now."""
@@ -103,29 +108,40 @@ class CapacityEngine:
             state.export_limit = effective_export_limit(state.export_terms)
 
     def _read(self, now: float, inp: StepInput) -> None:
-        """Take in the site's, the nodes' and the loads' readings."""
+        """Take in the site's, the nodes' and the loads' readings, refusing what no panel could carry."""
         state = self._state
-        site = inp.site
+        bounds = state.bounds
+        faults: dict[Key, ReadingFault] = {}
+        site = screen.screen_site(bounds, inp.site, faults)
         state.site = site
         power = site.power_w
-        if power is None or not math.isfinite(power):
+        if power is None:
             power = _sum_of_conductors(site.conductors_w, self.panel.conductors)
         if power is not None and math.isfinite(power):
             state.site_w = float(power)
             state.site_time = site.time if site.time is not None else now
         else:
             state.site_w = None
-        state.readings = dict(inp.nodes) if inp.nodes else {}
+        state.readings = screen.screen_nodes(bounds, inp.nodes, faults) if inp.nodes else {}
+        state.faults = faults
         settings = self.settings
         get = inp.loads.get
+        load_faults: dict[str, ReadingFault] = {}
         for slot in state.slots:
-            if slot.observe(get(slot.cfg.load_id, UNAVAILABLE), now, settings) and slot.cmd.at is not None:
+            seen = get(slot.cfg.load_id, UNAVAILABLE)
+            measured = seen.measured_w
+            if measured is not None and abs(measured) > slot.bound_w:
+                # Its own sensor reads more than its node could carry: not measured (see screen).
+                load_faults[slot.cfg.load_id] = ReadingFault.IMPLAUSIBLE
+                seen = replace(seen, measured_w=None)
+            if slot.observe(seen, now, settings) and slot.cmd.at is not None:
                 ledger.confirm(slot)
+        state.load_faults = load_faults
         ledger.settle(state.slots, state.site_w, state.site_time, now, settings)
         state.update_flows()
 
-    def _decide(self, now: float, alerts: list[Alert]) -> list[Action]:
-        """Choose this step's actions; _commit records the ones taken."""
+    def _decide(self, now: float, alerts: list[Alert], given_up: list[GivenUp] | None = None) -> list[Action]:
+        """Choose this step's actions; _commit records the ones taken (and the loads given up on)."""
         state = self._state
         if state.stale(now):
             if not state.fail_safe:
@@ -136,9 +152,11 @@ class CapacityEngine:
         if state.fail_safe and state.site_w is not None:
             state.fail_safe = False
             alerts.append(Alert.RECOVERED)
+        repeated, gone = ledger.retries(state.slots, now, self.settings)
+        if given_up is not None:
+            given_up.extend(gone)
         actions = [
-            replace(action, site_w=state.site_w, limit_w=state.limit.effective_w)
-            for action in ledger.retries(state.slots, now, self.settings)
+            replace(action, site_w=state.site_w, limit_w=state.limit.effective_w) for action in repeated
         ]
         if state.site_w is None:
             return actions  # no measurement: hold still until one comes or it goes stale
@@ -149,7 +167,12 @@ class CapacityEngine:
             shed = shedding.shed(state, now, projected, over)
             actions.extend(shed)
             state.shed_this_step = bool(shed)
-            insufficient = any(projected[index] > state.limit_of(index) for index in over)  # type: ignore[operator]
+            # With no load configured (a panel just added, its loads not yet) there is nothing
+            # to be short of: the over-limit flag tells, and no alarm is raised.
+            insufficient = bool(state.slots) and any(
+                projected[index] > state.limit_of(index)  # type: ignore[operator]
+                for index in over
+            )
             if insufficient and not state.insufficient:
                 alerts.append(Alert.INSUFFICIENT)
             state.insufficient = insufficient
@@ -212,6 +235,19 @@ class CapacityEngine:
         state.now = now if state.now is None else max(now, state.now)
         return tuple(self._release(keep))
 
+    def carry_on(self, previous: CapacityEngine, load_ids: Collection[str]) -> None:
+        """Take over the commands of the controller this one replaces (a reload), for ``load_ids``.
+
+        What is held comes with the memory; what was commanded and is not shown
+        yet, or given up on as not responding, is known only to the running
+        controller. Without it a command the meter does not show yet is taken
+        for none, and another load is shed for the same excess.
+        """
+        for load_id in load_ids:
+            old, new = previous._state.by_id.get(load_id), self._state.by_id.get(load_id)
+            if old is not None and new is not None:
+                new.cmd = replace(old.cmd)
+
     def _dry_run(self, now: float) -> tuple[Action, ...]:
         """Monitor mode: what the controller would do now, without doing it."""
         state = self._state
@@ -225,6 +261,19 @@ class CapacityEngine:
             state.fail_safe, state.insufficient, state.last_action_at, state.last_export_action_at = flags
 
     # --------------------------------------------------------- caller's news
+
+    def resume(self, load_id: str) -> bool:
+        """A person hands the load back: its manual override, or its not-responding spell, ends.
+
+        False when there was neither. From the next step it is managed like any other.
+        """
+        slot = self._state.by_id.get(load_id)
+        if slot is None or (slot.hold.manual_until is None and slot.cmd.unresponsive_until is None):
+            return False
+        slot.end_manual()
+        slot.cmd.unresponsive_until = None
+        slot.seen.last_input = None  # the next reading is taken in anew
+        return True
 
     def adjust_level(self, action: Action, level_w: float) -> None:
         """The actuator was given ``level_w`` instead of ``action.level_w`` (its own grid).

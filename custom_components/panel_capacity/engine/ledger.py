@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .config import LoadKind
 from .loads import IDLE_W, Held
-from .model import Action, ActionKind, ActionReason
+from .model import Action, ActionKind, ActionReason, GivenUp
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -130,32 +130,48 @@ def settle(
                     slot.cmd.clear()
 
 
-def retries(slots: tuple[LoadSlot, ...], now: float, settings: ControlSettings) -> list[Action]:
+def retries(
+    slots: tuple[LoadSlot, ...], now: float, settings: ControlSettings
+) -> tuple[list[Action], list[GivenUp]]:
     """Repeat a command that the actuator has not followed within the response time.
 
     The actions come without the site reading and limit they answer to; the
-    caller fills those in.
+    caller fills those in. With them, the loads given up on now.
     """
     repeated: list[Action] = []
+    given_up: list[GivenUp] = []
     for slot in slots:
         cmd, cfg = slot.cmd, slot.cfg
         if cmd.at is None or now - cmd.at < settings.response_s or not slot.controllable(now) or obeyed(slot):
             continue
         if cmd.retries >= MAX_RETRIES:
             # Give up: leave the load as it is and stop holding it for a while.
+            given_up.append(_given_up(slot, now + UNRESPONSIVE_S))
             slot.hold.release()
             cmd.clear()
             cmd.unresponsive_until = now + UNRESPONSIVE_S
             continue
         cmd.retries += 1
-        if cmd.on is False:
-            kind, level = ActionKind.TURN_OFF, None
-        elif cfg.kind is LoadKind.MODULATED:
-            kind, level = ActionKind.SET_LEVEL, cmd.level_w
-        else:
-            kind, level = ActionKind.TURN_ON, None
+        kind, level = _command(slot)
         repeated.append(Action(load_id=cfg.load_id, kind=kind, reason=ActionReason.RETRY, level_w=level))
-    return repeated
+    return repeated, given_up
+
+
+def _command(slot: LoadSlot) -> tuple[ActionKind, float | None]:
+    """The command in flight, as an action's kind and level."""
+    cmd = slot.cmd
+    if cmd.on is False:
+        return ActionKind.TURN_OFF, None
+    if slot.cfg.kind is LoadKind.MODULATED:
+        return ActionKind.SET_LEVEL, cmd.level_w
+    return ActionKind.TURN_ON, None
+
+
+def _given_up(slot: LoadSlot, until: float) -> GivenUp:
+    kind, level = _command(slot)
+    return GivenUp(
+        load_id=slot.cfg.load_id, kind=kind, level_w=level, commands=slot.cmd.retries + 1, until=until
+    )
 
 
 def record(slot: LoadSlot, action: Action, now: float, site_w: float | None) -> None:

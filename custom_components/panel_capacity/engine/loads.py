@@ -42,7 +42,8 @@ class Hold:
     restore_level_w: float | None = None  # modulated: the level to give back
     remembered_w: float | None = None  # last real draw while running
     changed_at: float | None = None  # last on/off transition (None: long ago)
-    manual_until: float | None = None
+    manual_since: float | None = None  # when a person changed it (a manual override)
+    manual_until: float | None = None  # until when it is left alone: manual_since + the hold time
     actions: int = 0
 
     def release(self) -> None:
@@ -94,6 +95,8 @@ class LoadSlot:
     cmd: Command = field(default_factory=Command)
     # The quiet band's threshold, and the state it was found for.
     min_room: tuple[tuple[Any, ...], float | None] | None = None
+    # Its own sensor reads no more than this (W), the most its node could carry (see screen).
+    bound_w: float = math.inf
 
     # -------------------------------------------------------------- questions
 
@@ -195,6 +198,7 @@ class LoadSlot:
         if on and seen.measured_w is not None and seen.measured_w > IDLE_W:
             hold.remembered_w = seen.measured_w
         if inp.manual:
+            hold.manual_since = now
             hold.manual_until = now + settings.manual_hold_s
             hold.release()
             self.cmd.clear()
@@ -206,7 +210,12 @@ class LoadSlot:
         if self.cmd.unresponsive_until is not None and now >= self.cmd.unresponsive_until:
             self.cmd.unresponsive_until = None
         if self.hold.manual_until is not None and now >= self.hold.manual_until:
-            self.hold.manual_until = None
+            self.end_manual()
+
+    def end_manual(self) -> None:
+        """Manage it again: the manual override is over."""
+        self.hold.manual_since = None
+        self.hold.manual_until = None
 
     def _reconcile(self, on: bool, level: float | None) -> None:
         """First sight of a load held in remembered memory (after a restart).

@@ -1,7 +1,8 @@
 """The memory codec: what a restarted engine needs to know what it holds, and how it is read back.
 
 Per load: what it is held at, the level to give back, its remembered draw,
-its timers and its action count; the accounting; the last action times.
+its timers (a manual override by when it began: it lasts the hold time in
+force) and its action count; the accounting; the last action times.
 Anything malformed or unknown is ignored, so a damaged store loses only what
 is damaged.
 """
@@ -48,7 +49,7 @@ def decode(state: EngineState, memory: Mapping[str, Any]) -> None:
     for load_id, data in (loads if isinstance(loads, dict) else {}).items():
         slot = state.by_id.get(load_id)
         if slot is not None and isinstance(data, dict):
-            _decode_hold(slot.hold, data)
+            _decode_hold(slot.hold, data, state.settings.manual_hold_s)
     acc = memory.get("accounting")
     if isinstance(acc, dict):
         _decode_accounting(state.acc, acc)
@@ -62,15 +63,22 @@ def _time(value: Any) -> float | None:
     return None
 
 
-def _decode_hold(hold: Hold, data: Mapping[str, Any]) -> None:
+def _decode_hold(hold: Hold, data: Mapping[str, Any], manual_hold_s: float) -> None:
     try:
         hold.held = Held(data.get("held", Held.NONE))
     except ValueError:
         return
-    for key in ("restore_level_w", "remembered_w", "changed_at", "manual_until"):
+    for key in ("restore_level_w", "remembered_w", "changed_at"):
         value = _time(data.get(key))
         if value is not None:
             setattr(hold, key, value)
+    # A manual override lasts the hold time in force now (it may have been changed since);
+    # one stored before its start was (only its end was), as if it had begun with today's.
+    since, until = _time(data.get("manual_since")), _time(data.get("manual_until"))
+    if since is None and until is not None:
+        since = until - manual_hold_s
+    if since is not None:
+        hold.manual_since, hold.manual_until = since, since + manual_hold_s
     actions = data.get("actions")
     if isinstance(actions, int) and not isinstance(actions, bool) and actions >= 0:
         hold.actions = actions

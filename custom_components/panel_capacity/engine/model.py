@@ -57,6 +57,7 @@ class LoadState(StrEnum):
     MANUAL = "manual"  # changed by hand: left alone for a while
     NEVER_SHED = "never_shed"
     UNAVAILABLE = "unavailable"
+    NOT_RESPONDING = "not_responding"  # ignored repeated commands: left alone for a while
 
 
 class LoadReason(StrEnum):
@@ -83,6 +84,19 @@ class Alert(StrEnum):
     INSUFFICIENT = "insufficient"  # shedding everything allowed cannot reach the limit
     FAIL_SAFE = "fail_safe"  # site readings missing or stale
     RECOVERED = "recovered"  # fresh site readings are back
+    NOT_RESPONDING = "not_responding"  # a load ignored repeated commands (StepResult.not_responding)
+
+
+class ReadingFault(StrEnum):
+    """Why a sensor that is there gave no flow the engine could use: a sensor problem."""
+
+    NO_NUMBER = "no_number"  # unavailable, unknown, not a number, or not power or current
+    STALE = "stale"  # it has not reported for longer than the staleness time
+    IMPLAUSIBLE = "implausible"  # far beyond what its conductors could carry (see engine.screen)
+
+
+# What a reading's sensors were at fault with: by conductor, None for the total.
+type Faults = Mapping[Conductor | None, ReadingFault]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +106,28 @@ class SiteReading:
     ``conductors_w`` holds the conductors measured on their own (a leg's or a
     phase's current times its voltage to neutral); a conductor that is not in
     it is not measured now. Without a total, the sum of every conductor is the
-    total.
+    total. ``faults`` says which of its sensors are there but gave nothing
+    usable (the caller left their values out); the engine adds the readings it
+    refuses as implausible.
     """
 
     power_w: float | None
     time: float | None = None  # when the reading was last reported
     conductors_w: Mapping[Conductor, float] | None = None
+    faults: Faults | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NodeReading:
-    """What a subpanel's or circuit's own sensors read now; nothing read: estimated from its loads."""
+    """What a subpanel's or circuit's own sensors read now; nothing read: estimated from its loads.
+
+    ``faults`` as for SiteReading: a node whose sensor has a problem is
+    estimated as one without, and its status says why.
+    """
 
     power_w: float | None = None
     conductors_w: Mapping[Conductor, float] | None = None
+    faults: Faults | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +241,7 @@ class ConstraintStatus:
     projected_w: float | None  # with the commands not yet shown
     limit: LimitSnapshot
     volts: float  # turns flow into current (the conductor's voltage to neutral; the node's total: none)
+    fault: ReadingFault | None = None  # its sensor is there but gave nothing usable
 
     @property
     def headroom_w(self) -> float | None:
@@ -302,6 +325,7 @@ class Status:
     insufficient: bool
     fail_safe: bool
     reading_age_s: float | None
+    reading_time: float | None = None  # when the site reading in use was taken
     loads: Mapping[str, LoadStatus]
     accounting: AccountingSnapshot
     planned: tuple[Action, ...] = ()  # monitor mode: what it would have done
@@ -310,6 +334,17 @@ class Status:
     over_export_limit: bool = False  # exporting more than the export limit
     nodes: Mapping[str, NodeStatus] = field(default_factory=dict)  # the tree, root first
     binding: Binding | None = None  # the tightest constraint anywhere in the tree
+    load_faults: Mapping[str, ReadingFault] = field(default_factory=dict)  # loads' own sensors
+
+    @property
+    def faults(self) -> dict[tuple[str, Conductor | None], ReadingFault]:
+        """Every constraint whose sensor has a problem: (node, conductor or None for its total)."""
+        return {
+            (constraint.node_id, constraint.conductor): constraint.fault
+            for node in self.nodes.values()
+            for constraint in (node.total, *node.conductors.values())
+            if constraint.fault is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,3 +371,15 @@ class StepResult:
 
     actions: tuple[Action, ...]
     alerts_raised: tuple[Alert, ...] = ()
+    not_responding: tuple[GivenUp, ...] = ()  # loads given up on at this step
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GivenUp:
+    """A load whose actuator did not follow a command however often it was asked."""
+
+    load_id: str
+    kind: ActionKind  # what it was asked to do
+    level_w: float | None  # the level it was asked for (set_level)
+    commands: int  # how many times it was asked
+    until: float  # left alone until then (or until it changes of its own)

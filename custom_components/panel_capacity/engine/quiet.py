@@ -14,6 +14,7 @@ from . import ledger, shedding
 from .config import LoadKind
 from .loads import Held
 from .model import QuietBand
+from .screen import PLAUSIBLE_FACTOR
 
 if TYPE_CHECKING:
     from .loads import LoadSlot
@@ -43,7 +44,7 @@ def quiet_band(state: EngineState) -> QuietBand | None:
     if deadlines is None:
         return None
     until, pending, in_flight = deadlines
-    low = -math.inf
+    low = -PLAUSIBLE_FACTOR * state.rating_w  # beyond it a reading is refused (screen), a change
     if state.exporters:
         if any(slot.hold.held is not Held.NONE for slot in state.exporters):
             return None

@@ -43,6 +43,17 @@ GRID_POWER_RANGE_KW: Final = (0, 10000)  # subscription, export and emergency li
 POLL_INTERVAL_RANGE_S: Final = (10, 3600)
 
 
+def range_error(value: float, bounds: tuple[float, float], name: str) -> str | None:
+    """A form's number must be within its bounds, and a number (NaN is in no range).
+
+    ``name`` names the range; its error is ``<name>_out_of_range``.
+    """
+    low, high = bounds
+    if not low <= value <= high:
+        return f"{name}_out_of_range"
+    return None
+
+
 def name_error(name: str) -> str | None:
     """A panel or load needs a name that is more than white space."""
     if not name.strip():

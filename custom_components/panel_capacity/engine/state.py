@@ -10,8 +10,9 @@ from .accounting import Accounting
 from .config import ROOT
 from .limits import effective_limit
 from .loads import LoadSlot
-from .model import Action, ActionKind, ActionReason, FlowSource, LimitSnapshot, SiteReading
-from .tree import ROOT_INDEX, Tree
+from .model import Action, ActionKind, ActionReason, FlowSource, LimitSnapshot, ReadingFault, SiteReading
+from .screen import bounds_of
+from .tree import ROOT_INDEX, Key, Tree
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +36,7 @@ class EngineState:
     limit: LimitSnapshot  # the root total's
     rating_w: float  # the panel's, worked out once
     continuous_w: float
+    bounds: dict[str, tuple[float, float]]  # per node, the most a reading may be (see screen)
     acc: Accounting = field(default_factory=Accounting)
     terms: dict[str, float] = field(default_factory=dict)
     export_terms: dict[str, float] = field(default_factory=dict)
@@ -45,6 +47,8 @@ class EngineState:
     site_time: float | None = None  # when the last valid reading was taken
     site: SiteReading | None = None  # the last reading itself, with its conductors
     readings: dict[str, NodeReading] = field(default_factory=dict)
+    faults: dict[Key, ReadingFault] = field(default_factory=dict)  # sensors with a problem, this step
+    load_faults: dict[str, ReadingFault] = field(default_factory=dict)  # loads' own sensors
     flows: list[float | None] = field(default_factory=list)
     sources: list[FlowSource] = field(default_factory=list)
     last_action_at: float | None = None  # of the last import action
@@ -66,8 +70,9 @@ class EngineState:
         nodes: Sequence[NodeConfig],
     ) -> EngineState:
         """A new state for a validated configuration."""
-        slots = tuple(LoadSlot(cfg) for cfg in loads)
         tree = Tree(panel, nodes, loads)
+        bounds = bounds_of(tree)
+        slots = tuple(LoadSlot(cfg, bound_w=bounds[cfg.node_id][0]) for cfg in loads)
         extra = len(tree.constraints) - 1
         return cls(
             panel=panel,
@@ -80,6 +85,7 @@ class EngineState:
             never_shed=frozenset(slot.cfg.load_id for slot in slots if slot.cfg.never_shed),
             limit=effective_limit(panel, settings, {}),
             rating_w=panel.rating_w,
+            bounds=bounds,
             continuous_w=panel.continuous_limit_w,
             _unmeasured=(None,) * extra,
             _aggregate_sources=[FlowSource.MEASURED] + [FlowSource.NOT_MEASURED] * extra,

@@ -50,6 +50,7 @@ def snapshot(state: EngineState) -> Status:
         insufficient=state.insufficient,
         fail_safe=state.fail_safe,
         reading_age_s=None if state.site_time is None else max(0.0, now - state.site_time),
+        reading_time=state.site_time,
         loads=_loads(state, now, projected),
         accounting=state.acc.snapshot(),
         planned=state.planned,
@@ -58,6 +59,7 @@ def snapshot(state: EngineState) -> Status:
         over_export_limit=site is not None and exp is not None and site < -exp.effective_w,
         nodes=nodes,
         binding=_binding(state, nodes),
+        load_faults=dict(state.load_faults),
     )
 
 
@@ -80,6 +82,7 @@ def _nodes(state: EngineState) -> dict[str, NodeStatus]:
                 projected_w=projected[index] if index < count else None,
                 limit=state.limit if index == ROOT_INDEX else constraint.limit,
                 volts=tree.volts,
+                fault=state.faults.get((constraint.node.node_id, constraint.conductor)),
             )
         )
     nodes: dict[str, NodeStatus] = {}
@@ -175,7 +178,7 @@ def load_state_of(
     if not slot.seen.available:
         return LoadState.UNAVAILABLE, LoadReason.ACTUATOR_UNAVAILABLE
     if slot.cmd.unresponsive_until is not None:
-        return LoadState.UNAVAILABLE, LoadReason.NOT_RESPONDING
+        return LoadState.NOT_RESPONDING, LoadReason.NOT_RESPONDING
     if slot.manual(now):
         return LoadState.MANUAL, LoadReason.MANUAL_OVERRIDE
     if hold.held is Held.NONE:

@@ -130,12 +130,14 @@ def meter_keys(data: Mapping[str, Any]) -> dict[str, Any]:
     return {CONF_L1_SENSOR: data[CONF_L1_SENSOR]}  # a meter of legs or phases alone
 
 
-def meter_in_use(entries: Iterable[ConfigEntry], meter: Mapping[str, Any], own_entry_id: str) -> bool:
-    """Whether another entry (not ``own_entry_id``) has this meter (its meter_keys)."""
-    return any(
-        entry.entry_id != own_entry_id and all(entry.data.get(k) == v for k, v in meter.items())
-        for entry in entries
-    )
+def meter_owner(
+    entries: Iterable[ConfigEntry], meter: Mapping[str, Any], own_entry_id: str | None
+) -> ConfigEntry | None:
+    """The other entry (not ``own_entry_id``) that has this meter (its meter_keys), if any."""
+    for entry in entries:
+        if entry.entry_id != own_entry_id and all(entry.data.get(k) == v for k, v in meter.items()):
+            return entry
+    return None
 
 
 async def server_errors(hass: HomeAssistant, server: ServerSettings) -> dict[str, str]:

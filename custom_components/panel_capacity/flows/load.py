@@ -48,7 +48,13 @@ from ..engine.rules import (
     name_error,
 )
 from .checks import actuator_error, sensor_error
-from .schemas import number_selector, power_sensor_selector, select_selector
+from .schemas import (
+    number_selector,
+    power_sensor_selector,
+    range_errors,
+    range_placeholders,
+    select_selector,
+)
 from .wiring import (
     WiredSubentryFlow,
     all_of,
@@ -71,26 +77,35 @@ LOAD_FIELDS: dict[Any, Any] = {
 }
 COMMON_LOAD_FIELDS: dict[Any, Any] = {
     probatio.Optional(CONF_POWER_SENSOR): power_sensor_selector(),
-    probatio.Required(CONF_MIN_ON_S, default=0): number_selector(*MIN_ON_OFF_RANGE_S, "s"),
-    probatio.Required(CONF_MIN_OFF_S, default=0): number_selector(*MIN_ON_OFF_RANGE_S, "s"),
+    probatio.Required(CONF_MIN_ON_S, default=0): number_selector("min_on_off", MIN_ON_OFF_RANGE_S, "s"),
+    probatio.Required(CONF_MIN_OFF_S, default=0): number_selector("min_on_off", MIN_ON_OFF_RANGE_S, "s"),
     probatio.Required(CONF_NEVER_SHED, default=False): selector.BooleanSelector(),
 }
 SWITCH_LOAD_SCHEMA = probatio.Schema(
-    {probatio.Required(CONF_NOMINAL_W): number_selector(*NOMINAL_RANGE_W, "W", 1), **COMMON_LOAD_FIELDS}
-)
-MODULATED_LOAD_SCHEMA = probatio.Schema(
     {
-        probatio.Required(CONF_UNIT, default=UNIT_AMPERE): select_selector(
-            CONF_UNIT, [UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT]
-        ),
-        probatio.Required(CONF_MIN): number_selector(*LEVEL_RANGE, "", "any"),
-        probatio.Required(CONF_MAX): number_selector(*LEVEL_RANGE, "", "any"),
-        probatio.Required(CONF_STEP, default=1): number_selector(*LEVEL_RANGE, "", "any"),
-        probatio.Required(CONF_ALLOW_OFF, default=False): selector.BooleanSelector(),
-        probatio.Required(CONF_EXPORT_ACTUATOR, default=False): selector.BooleanSelector(),
+        probatio.Required(CONF_NOMINAL_W): number_selector("nominal", NOMINAL_RANGE_W, "W", 1),
         **COMMON_LOAD_FIELDS,
     }
 )
+# The units an adjustable load's setting may be in.
+UNITS = (UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT)
+UNIT_SCHEMA = probatio.Schema(
+    {probatio.Required(CONF_UNIT, default=UNIT_AMPERE): select_selector(CONF_UNIT, list(UNITS))}
+)
+
+
+def modulated_schema(unit: str) -> probatio.Schema:
+    """The adjustable load's form, its settings shown in ``unit`` (A, W or kW)."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_MIN): number_selector("level", LEVEL_RANGE, unit, "any"),
+            probatio.Required(CONF_MAX): number_selector("level", LEVEL_RANGE, unit, "any"),
+            probatio.Required(CONF_STEP, default=1): number_selector("level", LEVEL_RANGE, unit, "any"),
+            probatio.Required(CONF_ALLOW_OFF, default=False): selector.BooleanSelector(),
+            probatio.Required(CONF_EXPORT_ACTUATOR, default=False): selector.BooleanSelector(),
+            **COMMON_LOAD_FIELDS,
+        }
+    )
 
 
 def _entity_bound(state: State | None, attribute: str) -> float | None:
@@ -137,9 +152,12 @@ class LoadSubentryFlow(WiredSubentryFlow):
                     CONF_NODE: user_input.get(CONF_NODE, ROOT),
                     CONF_CONDUCTORS: self._conductors(user_input),
                 }
-                if split_entity_id(user_input[CONF_ACTUATOR])[0] in LEVEL_DOMAINS:
-                    return await self.async_step_modulated()
-                return await self.async_step_switch()
+                if split_entity_id(user_input[CONF_ACTUATOR])[0] not in LEVEL_DOMAINS:
+                    return await self.async_step_switch()
+                if (unit := self._declared_unit()) is None:
+                    return await self.async_step_unit()
+                self._load[CONF_UNIT] = unit
+                return await self.async_step_modulated()
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
@@ -171,39 +189,59 @@ class LoadSubentryFlow(WiredSubentryFlow):
 
     def _suggested(self, schema: probatio.Schema, user_input: Mapping[str, Any] | None) -> probatio.Schema:
         suggested = dict(user_input) if user_input is not None else self._current()
-        if user_input is None and CONF_UNIT not in suggested:
-            state = self.hass.states.get(self._load[CONF_ACTUATOR])
-            unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state is not None else None
-            if unit in (UNIT_AMPERE, UNIT_WATT, UNIT_KILOWATT):
-                suggested[CONF_UNIT] = unit
         return self.add_suggested_values_to_schema(schema, suggested)
+
+    def _declared_unit(self) -> str | None:
+        """The unit the actuator gives its value in, when it is one a setting may be in."""
+        state = self.hass.states.get(self._load[CONF_ACTUATOR])
+        unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT) if state is not None else None
+        return unit if unit in UNITS else None
 
     async def async_step_switch(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """An on/off load: its power and timing."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = self._sensor_errors(user_input)
+            errors = range_errors(SWITCH_LOAD_SCHEMA, user_input) or self._sensor_errors(user_input)
             if not errors:
                 return self._finish(user_input)
         return self.async_show_form(
-            step_id="switch", data_schema=self._suggested(SWITCH_LOAD_SCHEMA, user_input), errors=errors
+            step_id="switch",
+            data_schema=self._suggested(SWITCH_LOAD_SCHEMA, user_input),
+            errors=errors,
+            description_placeholders=range_placeholders(SWITCH_LOAD_SCHEMA),
+        )
+
+    async def async_step_unit(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """The unit of the setting, asked only of an actuator that does not give one (A, W, kW)."""
+        if user_input is not None:
+            self._load[CONF_UNIT] = user_input[CONF_UNIT]
+            return await self.async_step_modulated()
+        return self.async_show_form(
+            step_id="unit",
+            data_schema=self._suggested(UNIT_SCHEMA, None),
+            description_placeholders={"actuator": self._load[CONF_ACTUATOR]},
         )
 
     async def async_step_modulated(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """A load set by a number: its range, step and unit."""
+        """A load set by a number: its range and step, in the unit of the setting."""
+        unit = self._load[CONF_UNIT]
+        schema = modulated_schema(unit)
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = self._sensor_errors(user_input) | self._range_errors(user_input)
+            errors = range_errors(schema, user_input) or (
+                self._sensor_errors(user_input) | self._range_errors(user_input)
+            )
             if not errors:
                 return self._finish(user_input)
         state = self.hass.states.get(self._load[CONF_ACTUATOR])
-        placeholders = {
+        placeholders = range_placeholders(schema) | {
             "entity_min": str(state.attributes.get("min", "?")) if state else "?",
             "entity_max": str(state.attributes.get("max", "?")) if state else "?",
+            "unit": unit,
         }
         return self.async_show_form(
             step_id="modulated",
-            data_schema=self._suggested(MODULATED_LOAD_SCHEMA, user_input),
+            data_schema=self._suggested(schema, user_input),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -216,6 +254,7 @@ class LoadSubentryFlow(WiredSubentryFlow):
 
     def _range_errors(self, user_input: Mapping[str, Any]) -> dict[str, str]:
         low, high, step = user_input[CONF_MIN], user_input[CONF_MAX], user_input[CONF_STEP]
+        unit = self._load[CONF_UNIT]
         errors: dict[str, str] = {}
         if error := modulated_range_error(low, high):
             errors[CONF_MAX] = error
@@ -230,14 +269,15 @@ class LoadSubentryFlow(WiredSubentryFlow):
         if error := allow_off_error(user_input[CONF_ALLOW_OFF], entity_min):
             errors[CONF_ALLOW_OFF] = error
         panel = self._panel()
-        factor = watts_per_unit(panel, user_input[CONF_UNIT], len(self._load[CONF_CONDUCTORS]))
+        factor = watts_per_unit(panel, unit, len(self._load[CONF_CONDUCTORS]))
         if not errors and (error := load_rating_error(high * factor, panel.rating_w)):
             errors[CONF_MAX] = error
         return errors
 
     def _finish(self, details: Mapping[str, Any]) -> SubentryFlowResult:
         title = str(self._load[CONF_NAME]).strip()
-        data = {key: self._load[key] for key in (CONF_ACTUATOR, CONF_NODE, CONF_CONDUCTORS)} | {
+        kept = (CONF_ACTUATOR, CONF_NODE, CONF_CONDUCTORS, CONF_UNIT)  # the unit: adjustable loads only
+        data = {key: self._load[key] for key in kept if key in self._load} | {
             key: value for key, value in details.items() if value not in (None, "")
         }
         if self._reconfiguring():

@@ -30,7 +30,7 @@ from ..engine.rules import (
     parent_error,
 )
 from .checks import meter_errors
-from .schemas import number_selector, optional_sensors
+from .schemas import number_selector, optional_sensors, range_errors, range_placeholders
 from .wiring import (
     WiredSubentryFlow,
     all_of,
@@ -69,11 +69,11 @@ class NodeSubentryFlow(WiredSubentryFlow):
         fields: dict[Any, Any] = {
             probatio.Required(CONF_NAME): selector.TextSelector(),
             probatio.Required(CONF_PARENT, default=ROOT): node_selector(self._get_entry(), self._own_id()),
-            probatio.Required(CONF_RATING_A): number_selector(*RATING_RANGE, "A"),
+            probatio.Required(CONF_RATING_A): number_selector("rating", RATING_RANGE, "A"),
             probatio.Required(CONF_CONTINUOUS_PCT, default=DEFAULT_CONTINUOUS_PCT): number_selector(
-                *CONTINUOUS_RANGE, "%"
+                "continuous", CONTINUOUS_RANGE, "%"
             ),
-            probatio.Optional(CONF_CAP_A): number_selector(0, RATING_RANGE[1], "A", "any"),
+            probatio.Optional(CONF_CAP_A): number_selector("cap", (0, RATING_RANGE[1]), "A", "any"),
         }
         if offers_choice(panel.supply):
             fields[probatio.Required(CONF_CONDUCTORS)] = conductor_selector(panel.supply)
@@ -82,17 +82,18 @@ class NodeSubentryFlow(WiredSubentryFlow):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Name, parent, rating, factor, cap and conductors."""
         errors: dict[str, str] = {}
+        schema = self._schema()
         if user_input is not None:
-            errors = self._node_errors(user_input)
+            errors = range_errors(schema, user_input) or self._node_errors(user_input)
             if not errors:
                 self._node = dict(user_input)
                 return await self.async_step_sensors()
         below = hanging_below(self._get_entry(), own) if (own := self._own_id()) else []
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(self._schema(), user_input or self._current()),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or self._current()),
             errors=errors,
-            description_placeholders={"below": ", ".join(below) or "-"},
+            description_placeholders=range_placeholders(schema) | {"below": ", ".join(below) or "-"},
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:

@@ -53,31 +53,39 @@ from ..grid.client import VERSION_301, VERSION_310
 from ..grid.schedule import ScheduleError, parse_daily_schedule
 from ..grid_coordinator import ServerSettings, async_resume_polling
 from .checks import server_errors
-from .schemas import number_selector, select_selector
+from .schemas import number_selector, range_errors, range_placeholders, select_selector
 
 TUNING_SCHEMA = probatio.Schema(
     {
-        probatio.Required(CONF_MARGIN_W): number_selector(*TUNING_POWER_RANGE_W, "W", 10),
-        probatio.Required(CONF_HYSTERESIS_W): number_selector(*TUNING_POWER_RANGE_W, "W", 10),
-        probatio.Required(CONF_LARGEST_STEP_W): number_selector(*TUNING_POWER_RANGE_W, "W", 10),
-        probatio.Required(CONF_RESTORE_HOLDOFF_S): number_selector(*RESTORE_HOLDOFF_RANGE_S, "s"),
-        probatio.Required(CONF_RESPONSE_S): number_selector(*RESPONSE_RANGE_S, "s"),
-        probatio.Required(CONF_STALENESS_S): number_selector(
-            WATCHDOG_INTERVAL.total_seconds() * 2, MAX_STALENESS_S, "s"
+        probatio.Required(CONF_MARGIN_W): number_selector("tuning_power", TUNING_POWER_RANGE_W, "W", 10),
+        probatio.Required(CONF_HYSTERESIS_W): number_selector("tuning_power", TUNING_POWER_RANGE_W, "W", 10),
+        probatio.Required(CONF_LARGEST_STEP_W): number_selector(
+            "tuning_power", TUNING_POWER_RANGE_W, "W", 10
         ),
-        probatio.Required(CONF_MANUAL_HOLD_S): number_selector(*MANUAL_HOLD_RANGE_S, "s"),
+        probatio.Required(CONF_RESTORE_HOLDOFF_S): number_selector(
+            "restore_holdoff", RESTORE_HOLDOFF_RANGE_S, "s"
+        ),
+        probatio.Required(CONF_RESPONSE_S): number_selector("response", RESPONSE_RANGE_S, "s"),
+        probatio.Required(CONF_STALENESS_S): number_selector(
+            "staleness", (WATCHDOG_INTERVAL.total_seconds() * 2, MAX_STALENESS_S), "s"
+        ),
+        probatio.Required(CONF_MANUAL_HOLD_S): number_selector("manual_hold", MANUAL_HOLD_RANGE_S, "s"),
         probatio.Required(CONF_RESERVE_IDLE): selector.BooleanSelector(),
     }
 )
 GRID_SCHEMA = probatio.Schema(
     {
-        probatio.Optional(CONF_SUBSCRIPTION_KW): number_selector(*GRID_POWER_RANGE_KW, "kW", "any"),
+        probatio.Optional(CONF_SUBSCRIPTION_KW): number_selector(
+            "grid_power", GRID_POWER_RANGE_KW, "kW", "any"
+        ),
         probatio.Optional(CONF_LIMIT_SCHEDULE): selector.TextSelector(
             selector.TextSelectorConfig(multiline=True)
         ),
-        probatio.Optional(CONF_EXPORT_LIMIT_KW): number_selector(*GRID_POWER_RANGE_KW, "kW", "any"),
+        probatio.Optional(CONF_EXPORT_LIMIT_KW): number_selector(
+            "grid_power", GRID_POWER_RANGE_KW, "kW", "any"
+        ),
         probatio.Required(CONF_EMERGENCY_LIMIT_KW, default=DEFAULT_EMERGENCY_LIMIT_KW): number_selector(
-            *GRID_POWER_RANGE_KW, "kW", "any"
+            "grid_power", GRID_POWER_RANGE_KW, "kW", "any"
         ),
     }
 )
@@ -98,7 +106,7 @@ GRID_SERVER_SCHEMA = probatio.Schema(
         ),
         probatio.Required(CONF_VERIFY_SSL, default=True): selector.BooleanSelector(),
         probatio.Required(CONF_POLL_INTERVAL_S, default=DEFAULT_POLL_INTERVAL_S): number_selector(
-            *POLL_INTERVAL_RANGE_S, "s"
+            "poll_interval", POLL_INTERVAL_RANGE_S, "s"
         ),
     }
 )
@@ -130,7 +138,9 @@ class PanelCapacityOptionsFlow(OptionsFlow):
         """Margins, hysteresis, hold-offs and timeouts."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _tuning_errors(user_input, panel_from_data(self.config_entry.data))
+            errors = range_errors(TUNING_SCHEMA, user_input) or _tuning_errors(
+                user_input, panel_from_data(self.config_entry.data)
+            )
             if not errors:
                 return self.async_create_entry(data=dict(self.config_entry.options) | user_input)
         suggested = user_input or (DEFAULT_OPTIONS | dict(self.config_entry.options))
@@ -138,6 +148,7 @@ class PanelCapacityOptionsFlow(OptionsFlow):
             step_id="tuning",
             data_schema=self.add_suggested_values_to_schema(TUNING_SCHEMA, suggested),
             errors=errors,
+            description_placeholders=range_placeholders(TUNING_SCHEMA),
         )
 
     async def async_step_priority(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -175,8 +186,9 @@ class PanelCapacityOptionsFlow(OptionsFlow):
     async def async_step_grid(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The grid's limits that need no server: a subscription, a daily schedule, an export limit."""
         errors: dict[str, str] = {}
-        placeholders = {"line": ""}
+        placeholders = range_placeholders(GRID_SCHEMA) | {"line": ""}
         if user_input is not None:
+            errors = range_errors(GRID_SCHEMA, user_input)
             try:
                 parse_daily_schedule(str(user_input.get(CONF_LIMIT_SCHEDULE) or ""))
             except ScheduleError as err:
@@ -205,6 +217,8 @@ class PanelCapacityOptionsFlow(OptionsFlow):
         current = dict(entry.data.get(CONF_GRID_SERVER) or {})
         errors: dict[str, str] = {}
         if user_input is not None:
+            errors = range_errors(GRID_SERVER_SCHEMA, user_input)
+        if user_input is not None and not errors:
             updated = {
                 key: value.strip() if isinstance(value, str) else value for key, value in user_input.items()
             }
@@ -236,4 +250,5 @@ class PanelCapacityOptionsFlow(OptionsFlow):
             step_id="grid_server",
             data_schema=self.add_suggested_values_to_schema(GRID_SERVER_SCHEMA, suggested),
             errors=errors,
+            description_placeholders=range_placeholders(GRID_SERVER_SCHEMA),
         )

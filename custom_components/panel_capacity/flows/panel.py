@@ -15,7 +15,6 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME, CONF_URL
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers import selector
 
 from ..configuration import SENSOR_KEYS
@@ -48,11 +47,18 @@ from ..engine.rules import (
     panel_voltage_error,
 )
 from ..grid_coordinator import ServerSettings, async_resume_polling
-from .checks import meter_errors, meter_in_use, meter_keys, server_errors
+from .checks import meter_errors, meter_keys, meter_owner, server_errors
 from .load import LoadSubentryFlow
 from .node import NodeSubentryFlow
 from .options import PanelCapacityOptionsFlow
-from .schemas import number_selector, optional_sensors, power_sensor_selector, select_selector
+from .schemas import (
+    number_selector,
+    optional_sensors,
+    power_sensor_selector,
+    range_errors,
+    range_placeholders,
+    select_selector,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,10 +69,10 @@ PANEL_SCHEMA = probatio.Schema(
         probatio.Required(CONF_SUPPLY, default=Supply.SPLIT_PHASE.value): select_selector(
             CONF_SUPPLY, [supply.value for supply in Supply]
         ),
-        probatio.Required(CONF_RATING_A, default=100): number_selector(*RATING_RANGE, "A"),
-        probatio.Required(CONF_VOLTAGE_V, default=240): number_selector(*VOLTAGE_RANGE, "V"),
+        probatio.Required(CONF_RATING_A, default=100): number_selector("rating", RATING_RANGE, "A"),
+        probatio.Required(CONF_VOLTAGE_V, default=240): number_selector("voltage", VOLTAGE_RANGE, "V"),
         probatio.Required(CONF_CONTINUOUS_PCT, default=DEFAULT_CONTINUOUS_PCT): number_selector(
-            *CONTINUOUS_RANGE, "%"
+            "continuous", CONTINUOUS_RANGE, "%"
         ),
         probatio.Required(CONF_METERING, default=METERING_NET): select_selector(
             CONF_METERING, [METERING_NET, METERING_PAIR]
@@ -155,7 +161,7 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
         """The panel's form (new or reconfigured); the sensors come next."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            errors = _panel_errors(user_input)
+            errors = range_errors(PANEL_SCHEMA, user_input) or _panel_errors(user_input)
             if not errors and self.source == SOURCE_RECONFIGURE:
                 errors = _tree_errors(self._get_reconfigure_entry(), Supply(user_input[CONF_SUPPLY]))
             if not errors:
@@ -165,6 +171,7 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(PANEL_SCHEMA, user_input or suggested),
             errors=errors,
+            description_placeholders=range_placeholders(PANEL_SCHEMA),
         )
 
     async def async_step_sensors(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -173,24 +180,31 @@ class PanelCapacityConfigFlow(ConfigFlow, domain=DOMAIN):
             self._panel[CONF_METERING] == METERING_PAIR, Supply(self._panel[CONF_SUPPLY])
         )
         errors: dict[str, str] = {}
+        placeholders = {"panel": ""}
         if user_input is not None:
             errors = meter_errors(self.hass, user_input, total, conductors, required=True)
+            data = {key: value for key, value in self._panel.items() if key != CONF_NAME} | user_input
+            reconfiguring = self.source == SOURCE_RECONFIGURE
+            own = self._get_reconfigure_entry().entry_id if reconfiguring else None
+            meter = meter_keys(data) if not errors else {}
+            if meter and (
+                owner := meter_owner(self._async_current_entries(include_ignore=False), meter, own)
+            ):
+                # Said under the field, so nothing typed is lost: pick another sensor.
+                errors = {next(iter(meter)): "meter_in_use"}
+                placeholders["panel"] = owner.title
             if not errors:
-                data = {key: value for key, value in self._panel.items() if key != CONF_NAME} | user_input
-                if self.source == SOURCE_RECONFIGURE:
+                if reconfiguring:
                     entry = self._get_reconfigure_entry()
-                    others = self._async_current_entries(include_ignore=False)
-                    if meter_in_use(others, meter_keys(data), entry.entry_id):
-                        raise AbortFlow("already_configured")
                     if CONF_GRID_SERVER in entry.data:  # the grid server is kept
                         data[CONF_GRID_SERVER] = entry.data[CONF_GRID_SERVER]
                     return self.async_update_and_abort(entry, data=data, title=self._panel[CONF_NAME])
-                self._async_abort_entries_match(meter_keys(data))
                 return self.async_create_entry(title=self._panel[CONF_NAME].strip(), data=data)
         return self.async_show_form(
             step_id="sensors",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or self._suggested_sensors()),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     def _suggested_sensors(self) -> dict[str, Any]:

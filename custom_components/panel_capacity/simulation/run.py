@@ -8,17 +8,27 @@ static baseline plan for the site's total alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import time
 from typing import TYPE_CHECKING, Any
 
 from .baselines import oracle, static_settings
-from .simulator import EnginePolicy, FixedPolicy, Policy, Prepared, RunResult, Trace, simulate
+from .simulator import (
+    EnginePolicy,
+    FixedPolicy,
+    Policy,
+    Prepared,
+    RunResult,
+    Trace,
+    constraint_rows,
+    simulate,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .scenario import Scenario
+    from .wiring import Limit
 
 
 @dataclass(slots=True)
@@ -27,6 +37,11 @@ class Report:
 
     metrics: dict[str, Any]
     trace: Trace | None
+    # With a tree and a trace: each constraint, its limit and its flow per row (the controller's run).
+    constraints: list[tuple[str, str, Limit, list[float]]] = field(default_factory=list)
+    aggregate_constraints: list[tuple[str, str, Limit, list[float]]] = field(
+        default_factory=list
+    )  # total only
 
 
 def run_scenario(
@@ -47,7 +62,7 @@ def run_scenario(
     controller = simulate(prepared, EnginePolicy(scenario), trace=trace, progress=stage("controller"))
     wiring = scenario.wiring
     aggregate = (
-        simulate(prepared, EnginePolicy(scenario, aggregate=True), progress=stage("aggregate"))
+        simulate(prepared, EnginePolicy(scenario, aggregate=True), trace=trace, progress=stage("aggregate"))
         if wiring is not None and wiring.compare_aggregate
         else None
     )
@@ -104,4 +119,10 @@ def run_scenario(
         # The same engine told only the site's total: what a one-number controller does to the tree.
         metrics["aggregate_controller"] = figures(aggregate)
         metrics["timing_s"]["aggregate"] = round(aggregate.wall_s, 4)
-    return Report(metrics=metrics, trace=controller.trace)
+    rows = constraint_rows(prepared, controller.trace) if controller.trace is not None else []
+    compared = (
+        constraint_rows(prepared, aggregate.trace)
+        if aggregate is not None and aggregate.trace is not None
+        else []
+    )
+    return Report(metrics=metrics, trace=controller.trace, constraints=rows, aggregate_constraints=compared)

@@ -36,7 +36,7 @@ from ..engine import (
 )
 from .dataset import Series, load_series
 from .scenario import KIND_SWITCH, LoadSpec, Scenario
-from .wiring import METERING_CONDUCTORS, METERING_NONE, Layout
+from .wiring import METERING_CONDUCTORS, METERING_NONE, Layout, Limit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -507,10 +507,14 @@ class Trace:
         keeps each bin's energy.
         """
         loads, total = self.row_averages()
+        starts, out = self.bin_rows([self.base_w, *loads.values(), total], max_points)
+        return starts, out[0], dict(zip(loads, out[1:-1], strict=True)), out[-1]
+
+    def bin_rows(self, series: list[list[float]], max_points: int) -> tuple[list[float], list[list[float]]]:
+        """Bin starts, and each series of per-row values averaged over at most ``max_points`` bins."""
         size = max(1, -(-len(self.times) // max(1, max_points)))
         bounds = [*self.times[1:], self.end]
         starts: list[float] = []
-        series: list[list[float]] = [self.base_w, *loads.values(), total]
         out: list[list[float]] = [[] for _ in series]
         for first in range(0, len(self.times), size):
             last = min(first + size, len(self.times))
@@ -524,7 +528,30 @@ class Trace:
                     binned.append(energy / span)
                 else:
                     binned.append(values[first])
-        return starts, out[0], dict(zip(loads, out[1:-1], strict=True)), out[-1]
+        return starts, out
+
+
+def constraint_rows(prepared: Prepared, trace: Trace) -> list[tuple[str, str, Limit, list[float]]]:
+    """Each constraint of the tree, its limit and its average flow over each row of the recording.
+
+    From the trace's loads (their average power in each row) and the base
+    load's parts, placed as the simulator places them. Empty without a tree.
+    """
+    layout = prepared.layout
+    if layout is None:
+        return []
+    loads, _ = trace.row_averages()
+    places = {spec.name: layout.place(spec.node_id, spec.conductors) for spec in prepared.scenario.loads}
+    rows = [prepared.base_flows(row) for row in range(len(prepared.times))]
+    for name, values in loads.items():
+        for row, watts in enumerate(values):
+            if watts:
+                for index, share in places[name]:
+                    rows[row][index] += watts * share
+    return [
+        (*layout.name(index), limit, [flows[index] for flows in rows])
+        for index, limit in enumerate(layout.limits)
+    ]
 
 
 @dataclass(slots=True)
