@@ -316,6 +316,8 @@ async def test_the_ven_registers_itself_and_says_until_the_utility_grants_it_tar
         assert [(ven["venName"], ven["targets"]) for ven in vtn.vens.values()] == [("home-1", [])]
         assert state_of(CONNECTION) == "not_registered"
         assert hass.states.get(CONNECTION).attributes["ven_id"] == next(iter(vtn.vens))
+        # It answers at every poll: nothing that moves each poll reaches the recorder.
+        assert hass.states.get(CONNECTION).attributes["last_success"] is None
         assert float(state_of(LIMIT)) == 7680  # the panel's own limit
         posts = [r for r in vtn.recorded if r.method == "POST" and r.path == "/vens"]
         assert len(posts) == 1
