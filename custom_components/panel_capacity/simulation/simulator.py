@@ -98,7 +98,8 @@ class FlowMetrics:
 
     def add(self, seconds: float, flow_w: float, uncontrolled_w: float) -> None:
         """Account ``seconds`` at true flow ``flow_w`` (of which ``uncontrolled_w`` cannot be shed)."""
-        self.max_w = max(self.max_w, flow_w)
+        if flow_w > self.max_w:  # noqa: PLR1730 - a comparison, not max(): this runs at every event
+            self.max_w = flow_w
         if flow_w > self.limit_w:
             self.seconds_over_limit += seconds
             self.energy_over_limit_wh += (flow_w - self.limit_w) * seconds / HOUR_S
@@ -821,7 +822,9 @@ def simulate(  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept whole: calls 
             ):
                 site_changed = False  # the next sample is sure to be quiet: no need to take it
             if loads_changed or band is None or site_changed:
-                sample = max(last_index + 1, math.ceil((now - phase) / period - 1e-9))
+                sample = math.ceil((now - phase) / period - 1e-9)
+                if sample <= last_index:
+                    sample = last_index + 1
                 sample_at = phase + sample * period
             elif band.until < math.inf:
                 sample = max(last_index + 1, math.ceil((max(now, band.until) - phase) / period - 1e-9))
