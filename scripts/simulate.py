@@ -18,6 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custom_components.panel_capacity.simulation import (
+    Report,
     ScenarioError,
     load_scenario,
     run_scenario,
@@ -112,7 +113,7 @@ def plot(trace: Trace, metrics: dict[str, Any], origin_label: str, path: Path) -
     plt.close(figure)
 
 
-def plot_tree(trace: Trace, report: Any, metrics: dict[str, Any], label: str, path: Path) -> None:
+def plot_tree(trace: Trace, report: Report, metrics: dict[str, Any], label: str, path: Path) -> None:
     """Per node, its most loaded leg or phase against the limit: tree controller and total only."""
     import matplotlib as mpl  # noqa: PLC0415
 

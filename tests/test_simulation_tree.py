@@ -180,7 +180,8 @@ def test_estimated_and_total_only_subpanels(tmp_path: Path) -> None:
         data["nodes"] = [{"id": "garage", "rating_a": 50, "metering": metering}]
         data["loads"][0]["node"] = "garage"
         data["loads"][1]["node"] = "garage"
-        result = simulate(prepare(tmp_path, data), EnginePolicy(parse_scenario(data, tmp_path)))
+        prepared = prepare(tmp_path, data)
+        result = simulate(prepared, EnginePolicy(prepared.scenario))
         assert figures(result)["garage", None] == 0
         assert figures(result)["garage", L1] == pytest.approx(l1_over)
 

@@ -424,7 +424,7 @@ class EnginePolicy(Policy):
         wiring = scenario.wiring
         self.tree = wiring is not None and not aggregate
         self.loads = [load_config(spec, placed=self.tree) for spec in scenario.loads]
-        nodes = [node.config() for node in wiring.nodes] if wiring is not None and self.tree else []
+        nodes = [node.config() for node in wiring.nodes] if self.tree and wiring is not None else []
         self.engine = CapacityEngine(scenario.panel, scenario.settings, self.loads, nodes=nodes)
         self.terms = (
             {TERM_USER_CAP: scenario.limit_w} if scenario.limit_w < scenario.panel.continuous_limit_w else {}
