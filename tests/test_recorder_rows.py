@@ -41,6 +41,17 @@ async def _steady_steps(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> 
         await advance(hass, freezer, 3, meter=step % 3 == 0)
 
 
+async def _into_a_fresh_demand_block(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Just past a 15-minute boundary, so the steps that follow stay inside one demand block.
+
+    The demand sensor legitimately moves once per block (a new block, the first peak known);
+    a window that happened to straddle a boundary would count that as a row per step.
+    """
+    now = dt_util.utcnow()
+    into = (now.minute % 15) * 60 + now.second + now.microsecond / 1e6
+    await advance(hass, freezer, 15 * 60 - into + 1)
+
+
 async def _situation(hass: HomeAssistant, freezer: FrozenDateTimeFactory, situation: str) -> None:
     if situation == "held":
         await set_number(hass, BASE, 5000)  # the EV turned down, the water heater shed
@@ -49,6 +60,7 @@ async def _situation(hass: HomeAssistant, freezer: FrozenDateTimeFactory, situat
     elif situation == "meter_unavailable":
         await set_switch(hass, METER_ONLINE, False)
     await advance(hass, freezer, 300)  # whatever follows has followed
+    await _into_a_fresh_demand_block(hass, freezer)
 
 
 @pytest.mark.parametrize("situation", ["normal", "held", "fail_safe", "meter_unavailable"])
@@ -71,6 +83,7 @@ async def test_steady_readings_change_nothing_in_the_tree(
     hass: HomeAssistant, loaded_tree: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
     await advance(hass, freezer, 300)
+    await _into_a_fresh_demand_block(hass, freezer)
     changes = async_capture_events(hass, EVENT_STATE_CHANGED)
     await _steady_steps(hass, freezer)
     ours = _ours(hass)
