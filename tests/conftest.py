@@ -116,8 +116,9 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
 
 
 async def settle(hass: HomeAssistant) -> None:
-    """Let everything react, including a control step folded by the debouncer (0.5 s)."""
+    """Let everything react: the control step (at the loop's next turn) and its entities' update (within 1 s)."""
     await hass.async_block_till_done()
+    await hass.async_block_till_done()  # the step starts a turn of the loop after the state change
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=1))
     await hass.async_block_till_done()
 

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import (
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
-from .conftest import BASE, HEAT_PUMP, METER_ONLINE, advance, report_meter, set_number, set_switch
+from .conftest import BASE, HEAT_PUMP, METER_ONLINE, advance, report_meter, set_number, set_switch, settle
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints"
 
@@ -115,6 +115,7 @@ async def test_lower_limit_during_window(
     assert float(state_of("sensor.main_panel_effective_limit")) == 7680
     hass.states.async_set(DR_WINDOW, "on")
     await advance(hass, freezer, 1)
+    await settle(hass)  # the meter's new reading is shown within a second
     assert float(state_of("number.main_panel_limit_cap")) == 5000
     assert state_of("sensor.main_panel_binding_limit") == "user_cap"
     assert float(state_of("sensor.main_panel_site_power")) <= 4900  # the charger turned down

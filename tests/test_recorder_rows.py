@@ -49,7 +49,7 @@ async def _into_a_fresh_demand_block(hass: HomeAssistant, freezer: FrozenDateTim
     """
     now = dt_util.utcnow()
     into = (now.minute % 15) * 60 + now.second + now.microsecond / 1e6
-    await advance(hass, freezer, 15 * 60 - into + 1)
+    await advance(hass, freezer, 15 * 60 - into + 10)  # and its first status shown
 
 
 async def _situation(hass: HomeAssistant, freezer: FrozenDateTimeFactory, situation: str) -> None:

@@ -25,12 +25,14 @@ from .conftest import (
     GARAGE_EV,
     GARAGE_ID,
     LEG_L1,
+    METER_FROZEN,
     SITE,
     WATER_HEATER,
     WATER_HEATER_DATA,
     advance,
     load_subentry,
     report_meter,
+    set_switch,
     set_up,
     settle,
     subentry_id,
@@ -74,6 +76,9 @@ async def test_an_absurd_meter_reading_is_a_sensor_problem_not_an_overload(
     actions = async_capture_events(hass, EVENT_ACTION)
     alerts = async_capture_events(hass, EVENT_ALERT)
     assert problem(hass) == {"on": False, "sensor_faults": {}}
+    # The test meter is a template over the loads: frozen, it re-renders no true value when
+    # the fail-safe turns them off; the broken sensor alone says what it reads.
+    await set_switch(hass, METER_FROZEN, True)
     set_reading(hass, SITE, "1000000000")  # 1 GW on a 9600 W panel
     await settle(hass)
     assert actions == []  # nothing shed for it
@@ -101,6 +106,7 @@ async def test_an_absurd_meter_reading_is_a_sensor_problem_not_an_overload(
     assert counters.seconds_over_rating == 0
     # The meter reads sense again: recovered, and the problem is over.
     caplog.clear()
+    await set_switch(hass, METER_FROZEN, False)
     report_meter(hass)
     await settle(hass)
     assert [event.data["alert"] for event in alerts] == ["fail_safe", "recovered"]

@@ -89,6 +89,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PanelCapacityConfigEntry
     await grid.async_load()
     coordinator.grid = grid
     grid.on_change = coordinator.async_request_step
+    # Whatever the grid learns (an answer, a grant, a cancellation), the panel steps on it at once.
+    entry.async_on_unload(grid.async_add_listener(coordinator.async_request_step))
     panel_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, entry.entry_id)},

@@ -106,8 +106,9 @@ EVENT_ALERT: Final = "panel_capacity_alert"
 # The loop runs on every state change of its sensors; this tick drives timers
 # (hold-offs, minimum on/off times) and notices a sensor that has gone quiet.
 WATCHDOG_INTERVAL: Final = timedelta(seconds=5)
-# State changes arriving faster than this are folded into one step.
-STEP_COOLDOWN_S: Final = 0.5
+# With nothing done, the entities show a new status at most this often (a step
+# runs on every reading all the same).
+PUBLISH_INTERVAL_S: Final = 1.0
 # How long a command to an actuator may take before it counts as failed.
 SERVICE_TIMEOUT_S: Final = 10
 STORAGE_VERSION: Final = 1

@@ -1,7 +1,12 @@
 """The coordinator: feeds the capacity engine from Home Assistant and carries out its actions.
 
-Event-driven: a step runs when a configured sensor or actuator changes (folded
-by a short debouncer), plus a watchdog tick for timers and silent sensors.
+Event-driven: a step runs when a configured sensor or actuator changes, at the
+next turn of the event loop (the changes of one burst make one step; a change
+while a step runs makes one more right after it), plus a watchdog tick for
+timers and silent sensors. No reading waits behind a cooldown: every step
+decides on the newest readings. What the entities show is published at once
+when something was done, and otherwise at most once a PUBLISH_INTERVAL_S, so
+that a meter reporting many times a second costs Home Assistant little.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
-from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import (
     async_track_state_change_event,
     async_track_state_report_event,
@@ -45,8 +49,8 @@ from .const import (
     EVENT_ACTION,
     EVENT_ALERT,
     LOGGER,
+    PUBLISH_INTERVAL_S,
     SERVICE_TIMEOUT_S,
-    STEP_COOLDOWN_S,
     STORAGE_SAVE_DELAY_S,
     STORAGE_VERSION,
     WATCHDOG_INTERVAL,
@@ -145,9 +149,13 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         self._running = False
         self._stopped = False
         self._last_save = 0.0
-        self._debouncer = Debouncer(
-            hass, LOGGER, cooldown=STEP_COOLDOWN_S, immediate=True, function=self._async_step
-        )
+        self._step_queued = False  # a step starts at the next turn of the loop
+        self._stepping = False  # a step runs now (its commands may be awaited)
+        self._again = False  # something changed while it ran: one more step after it
+        self._published_at = -math.inf  # loop time of the entities' last update
+        self._publish_later: asyncio.TimerHandle | None = None
+        self._shown: tuple[object, ...] = ()  # the engine's shown_key and the read faults at the last step
+        self._show_next = False  # the next step's status is news (the grid's limits changed)
         self.data = self.engine.status()
 
     @staticmethod
@@ -194,7 +202,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
         entry.async_on_unload(async_track_state_report_event(self.hass, measuring, self._on_state_reported))
         entry.async_on_unload(async_track_time_interval(self.hass, self._on_tick, WATCHDOG_INTERVAL))
         entry.async_on_unload(async_at_started(self.hass, self._on_started))
-        entry.async_on_unload(self._debouncer.async_shutdown)
+        entry.async_on_unload(self._cancel_publish)
 
     async def _on_started(self, _hass: HomeAssistant) -> None:
         self._running = True
@@ -236,6 +244,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     async def _async_stop(self, keep: Collection[str]) -> None:
         async with self._lock:
             self._stopped = True
+            self._cancel_publish()
             for action in self.engine.release(self._now(), keep=keep):
                 await self._execute(action)
             await self._store.async_save(self._stored())
@@ -261,13 +270,37 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
 
     @callback
     def async_request_step(self) -> None:
-        """Run a step soon (the grid's limits changed)."""
+        """Run a step soon (the grid's limits changed), and show its status at once."""
+        self._show_next = True
         self._schedule()
 
     @callback
     def _schedule(self) -> None:
-        if self._running and not self._stopped:
-            self._debouncer.async_schedule_call()
+        """A step at the next turn of the loop (one for every change of a burst)."""
+        if not self._running or self._stopped:
+            return
+        if self._stepping:
+            self._again = True
+        elif not self._step_queued:
+            self._step_queued = True
+            self.hass.loop.call_soon(self._start_step)
+
+    @callback
+    def _start_step(self) -> None:
+        self._step_queued = False
+        if self._stopped:
+            return
+        self.config_entry.async_create_task(self.hass, self._async_scheduled_step(), f"{DOMAIN} step")
+
+    async def _async_scheduled_step(self) -> None:
+        self._stepping = True
+        try:
+            await self._async_step()
+        finally:
+            self._stepping = False
+        if self._again:
+            self._again = False
+            self._schedule()
 
     @callback
     def _note_manual(self, load: LoadBinding, old: State | None, new: State | None) -> None:
@@ -296,8 +329,8 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
     def _now() -> float:
         return dt_util.utcnow().timestamp()
 
-    async def _async_step(self) -> None:
-        """One control step: read, decide, act, publish."""
+    async def _async_step(self, *, show: bool = False) -> None:
+        """One control step: read, decide, act, publish (at once with ``show``)."""
         async with self._lock:
             if self._stopped:
                 return
@@ -316,11 +349,39 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
             for alert in result.alerts_raised:
                 self._fire_alert(alert)
             self._check_entities(now)
-            status = self.engine.status()
-            self._note_sensor_faults(status)
-            self.async_set_updated_data(status)
-            if result.actions or result.alerts_raised or now - self._last_save >= PERIODIC_SAVE_S:
+            shown = (self.engine.shown_key(), tuple(self._read_faults.items()))
+            news = bool(result.actions or result.alerts_raised or result.not_responding)
+            self._publish(at_once=news or show or self._show_next or shown != self._shown)
+            self._show_next = False
+            self._shown = shown
+            if news or now - self._last_save >= PERIODIC_SAVE_S:
                 self.async_save()
+
+    @callback
+    def _publish(self, *, at_once: bool = False) -> None:
+        """Show the engine's status: now after an action or a while since the last, else soon."""
+        loop = self.hass.loop
+        wait = self._published_at + PUBLISH_INTERVAL_S - loop.time()
+        if at_once or wait <= 0:
+            self._publish_now()
+        elif self._publish_later is None:
+            self._publish_later = loop.call_later(wait, self._publish_now)
+
+    @callback
+    def _publish_now(self) -> None:
+        self._cancel_publish()
+        if self._stopped:
+            return
+        self._published_at = self.hass.loop.time()
+        status = self.engine.status()
+        self._note_sensor_faults(status)
+        self.async_set_updated_data(status)
+
+    @callback
+    def _cancel_publish(self) -> None:
+        if self._publish_later is not None:
+            self._publish_later.cancel()
+            self._publish_later = None
 
     def _read(self, now: float) -> StepInput:
         self._read_faults = {}
@@ -712,7 +773,7 @@ class PanelCapacityCoordinator(DataUpdateCoordinator[Status]):
 
     async def _async_step_now(self) -> None:
         if self._running and not self._stopped:
-            await self._async_step()
+            await self._async_step(show=True)
         else:
             self.async_set_updated_data(self.data)
 

@@ -313,6 +313,25 @@ class CapacityEngine:
         """Site power once the commands not yet shown in the reading take effect."""
         return self._state.projected_w
 
+    def shown_key(self) -> tuple[object, ...]:
+        """What, besides the readings' values, a status shows: when it differs, the status is news.
+
+        The limits in force, the controller's mode and the sensor problems; the
+        caller publishes a status at once when this changes, and readings alone
+        at a measured pace.
+        """
+        state = self._state
+        limits = tuple(constraint.limit.effective_w for constraint in state.tree.constraints)
+        return (
+            state.limit.effective_w,
+            limits,
+            state.enabled,
+            state.fail_safe,
+            state.insufficient,
+            tuple(state.faults.items()),
+            tuple(state.load_faults.items()),
+        )
+
     def quiet_band(self) -> QuietBand | None:
         """Where and until when the next steps are sure to take no action (see QuietBand)."""
         return quiet.quiet_band(self._state)
