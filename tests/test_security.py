@@ -12,6 +12,7 @@ from datetime import timedelta
 import json
 import logging
 import math
+import re
 import traceback
 from typing import Any
 from unittest.mock import patch
@@ -20,7 +21,7 @@ from urllib.parse import quote_plus
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser, async_capture_events
 
 from custom_components.panel_capacity.const import CONF_GRID_SERVER, DOMAIN
 from custom_components.panel_capacity.diagnostics import async_get_config_entry_diagnostics
@@ -31,12 +32,13 @@ from custom_components.panel_capacity.grid.client import (
     OpenAdrConnectionError,
     shown_url,
 )
+from homeassistant.auth.const import GROUP_ID_USER
 from homeassistant.const import CONF_CLIENT_SECRET, CONF_URL, CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 
-from .conftest import PANEL_DATA
+from .conftest import PANEL_DATA, settle
 from .openadr_vtn import CapacityUtility, FakeVtn
 from .test_grid_server import CONNECTION, LIMIT, START, at, poll, reserve, setup_panel
 
@@ -271,13 +273,255 @@ async def test_a_server_that_never_answers_is_given_up(headers_first: bool) -> N
         await server.wait_closed()
 
 
-# ------------------------------------------------------ a malicious grid server
+# ----------------------------------------------------------------- services
+
+
+async def call(hass: HomeAssistant, service: str, data: dict[str, Any], **kwargs: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=True, **kwargs
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "key", "field"),
+    [
+        ("plan_load", {"power_kw": math.nan}, "service_invalid_number", "power_kw"),
+        ("plan_load", {"power_kw": "inf"}, "service_invalid_number", "power_kw"),
+        ("plan_load", {"power_kw": -3}, "service_invalid_number", "power_kw"),
+        ("plan_load", {"power_kw": 5000}, "service_invalid_number", "power_kw"),
+        ("plan_load", {"power_kw": "lots"}, "service_invalid_number", "power_kw"),
+        ("plan_load", {"current_a": 0}, "service_invalid_number", "current_a"),
+        ("plan_load", {"power_kw": 7, "phases": 2}, "service_invalid_choice", "phases"),
+        ("plan_load", {"power_kw": 7, "days": 0}, "service_invalid_number", "days"),
+        (
+            "plan_load",
+            {"power_kw": 7, "daily_energy_kwh": math.inf},
+            "service_invalid_number",
+            "daily_energy_kwh",
+        ),
+        ("plan_load", {"power_kw": 7, "arrive": "25:00"}, "service_invalid_time", "arrive"),
+        ("plan_load", {"power_kw": 7, "colour": "red"}, "service_unknown_field", "colour"),
+        (
+            "request_reservation",
+            {"duration": "01:00:00", "power_kw": math.nan},
+            "service_invalid_number",
+            "power_kw",
+        ),
+        (
+            "request_reservation",
+            {"duration": "01:00:00", "power_kw": 0},
+            "service_invalid_number",
+            "power_kw",
+        ),
+        (
+            "request_reservation",
+            {"duration": {"minutes": -30}, "power_kw": 2},
+            "service_invalid_duration",
+            "duration",
+        ),
+        (
+            "request_reservation",
+            {"duration": "00:00:00", "power_kw": 2},
+            "service_invalid_duration",
+            "duration",
+        ),
+        (
+            "request_reservation",
+            {"duration": {"days": 8}, "power_kw": 2},
+            "service_invalid_duration",
+            "duration",
+        ),
+        ("request_reservation", {"duration": "soon", "power_kw": 2}, "service_invalid_duration", "duration"),
+        (
+            "request_reservation",
+            {"duration": "01:00", "power_kw": 2, "wait": {"seconds": -5}},
+            "service_invalid_duration",
+            "wait",
+        ),
+        (
+            "request_reservation",
+            {"duration": "01:00", "power_kw": 2, "wait": "00:10:00"},
+            "service_invalid_duration",
+            "wait",
+        ),
+        (
+            "request_reservation",
+            {"duration": "01:00", "power_kw": 2, "max_fee_per_kw": -1},
+            "service_invalid_number",
+            "max_fee_per_kw",
+        ),
+        (
+            "request_reservation",
+            {"duration": "01:00", "power_kw": 2, "max_fee_per_kw": "nan"},
+            "service_invalid_number",
+            "max_fee_per_kw",
+        ),
+        (
+            "request_reservation",
+            {"duration": "01:00", "power_kw": 2, "start": "tomorrowish"},
+            "service_invalid_datetime",
+            "start",
+        ),
+        ("request_reservation", {"power_kw": 2}, "service_missing_field", "duration"),
+        ("cancel_reservation", {}, "service_missing_field", "request_id"),
+        ("cancel_reservation", {"request_id": None}, "service_invalid_text", "request_id"),
+    ],
+)
+async def test_every_refused_input_is_a_translated_error_naming_its_field(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, service: str, data: dict[str, Any], key: str, field: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await call(hass, service, {"config_entry_id": grid_entry.entry_id} | data)
+    assert raised.value.translation_domain == DOMAIN
+    assert raised.value.translation_key == key
+    message = str(raised.value)
+    assert field in message
+    assert not re.search(r"\{[a-z_]+\}", message)  # every placeholder filled: the translated message
+    assert "value must be" not in message  # not the validator's English text
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "key"),
+    [
+        ("plan_load", {"config_entry_id": "nope", "power_kw": 7}, "invalid_config_entry"),
+        (
+            "request_reservation",
+            {"config_entry_id": "nope", "duration": "01:00", "power_kw": 2},
+            "invalid_config_entry",
+        ),
+        ("cancel_reservation", {"config_entry_id": "nope", "request_id": "x"}, "invalid_config_entry"),
+        ("cancel_reservation", {"request_id": "not-one-of-ours"}, "unknown_reservation"),
+        # Over before it starts (a month ago, for an hour).
+        (
+            "request_reservation",
+            {"start": "2026-05-01T12:00:00+00:00", "duration": "01:00", "power_kw": 2},
+            "reservation_in_the_past",
+        ),
+        ("plan_load", {"power_kw": 7, "current_a": 30}, "plan_size_twice"),
+        ("plan_load", {"power_kw": 50}, "plan_load_too_large"),
+    ],
+)
+async def test_wrong_entries_ids_and_windows_are_translated_errors(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, service: str, data: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as raised:
+        await call(hass, service, {"config_entry_id": grid_entry.entry_id} | data)
+    assert raised.value.translation_key == key
+    assert not re.search(r"\{[a-z_]+\}", str(raised.value))
+
+
+async def test_a_panel_not_loaded_is_refused(hass: HomeAssistant, grid_entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(grid_entry.entry_id)
+    for service, data in [
+        ("plan_load", {"power_kw": 7}),
+        ("request_reservation", {"duration": "01:00", "power_kw": 2}),
+        ("cancel_reservation", {"request_id": "x"}),
+    ]:
+        with pytest.raises(ServiceValidationError) as raised:
+            await call(hass, service, {"config_entry_id": grid_entry.entry_id} | data)
+        assert raised.value.translation_key == "invalid_config_entry"
+
+
+# --------------------------------------------------------- who may change what
+
+
+@pytest.fixture
+async def plain_user(hass: HomeAssistant, local_auth: Any) -> MockUser:
+    """A user who is not an administrator (Home Assistant's *Users* group)."""
+    return MockUser(groups=[await hass.auth.async_get_group(GROUP_ID_USER)]).add_to_hass(hass)
+
+
+MANAGER = "switch.main_panel_capacity_management"
+USER_CAP = "number.main_panel_limit_cap"
+
+
+async def test_reservations_are_for_administrators(
+    hass: HomeAssistant,
+    grid_entry: MockConfigEntry,
+    plain_user: MockUser,
+    hass_admin_user: MockUser,
+    vtn: FakeVtn,
+) -> None:
+    reports = len(vtn.reports)
+    request = {
+        "config_entry_id": grid_entry.entry_id,
+        "duration": "01:00:00",
+        "power_kw": 2,
+        "max_fee_per_kw": 1,
+    }
+    with pytest.raises(Unauthorized):
+        await call(hass, "request_reservation", request, context=Context(user_id=plain_user.id))
+    with pytest.raises(Unauthorized):
+        await call(
+            hass,
+            "cancel_reservation",
+            {"config_entry_id": grid_entry.entry_id, "request_id": "x"},
+            context=Context(user_id=plain_user.id),
+        )
+    assert len(vtn.reports) == reports  # nothing was asked of the utility
+    granted = await call(hass, "request_reservation", request, context=Context(user_id=hass_admin_user.id))
+    assert granted["status"] == "granted"
+    # Planning only reads the history: any user may (here it gets as far as asking for the recorder).
+    with pytest.raises(HomeAssistantError) as raised:
+        await call(
+            hass,
+            "plan_load",
+            {"config_entry_id": grid_entry.entry_id, "power_kw": 1},
+            context=Context(user_id=plain_user.id),
+        )
+    assert raised.value.translation_key == "plan_needs_recorder"
+
+
+async def manager(hass: HomeAssistant, service: str, user: MockUser | None) -> str:
+    """Turn capacity management on or off as ``user`` (None: an automation); its state after."""
+    context = Context(user_id=user.id if user is not None else None)
+    await hass.services.async_call("switch", service, {"entity_id": MANAGER}, blocking=True, context=context)
+    await settle(hass)
+    return hass.states.get(MANAGER).state
+
+
+async def test_only_an_administrator_turns_management_off(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, plain_user: MockUser, hass_admin_user: MockUser
+) -> None:
+    assert hass.states.get(MANAGER).state == "on"
+    with pytest.raises(Unauthorized):
+        await manager(hass, "turn_off", plain_user)
+    assert hass.states.get(MANAGER).state == "on"
+    assert grid_entry.runtime_data.coordinator.enabled
+    assert await manager(hass, "turn_off", hass_admin_user) == "off"
+    # Turning it back on protects the panel: any user may; so may an automation (no user) turn it off.
+    assert await manager(hass, "turn_on", plain_user) == "on"
+    assert await manager(hass, "turn_off", None) == "off"
 
 
 def limits(entry: MockConfigEntry) -> list[float]:
     """The effective limit of the panel's total and of every conductor it has a constraint for."""
     root = entry.runtime_data.coordinator.data.nodes[ROOT]
     return [c.limit.effective_w for c in (root.total, *root.conductors.values())]
+
+
+async def test_any_user_can_lower_the_cap_but_never_raise_the_limit_past_the_panel(
+    hass: HomeAssistant, grid_entry: MockConfigEntry, plain_user: MockUser
+) -> None:
+    context = Context(user_id=plain_user.id)
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": USER_CAP, "value": 3000}, blocking=True, context=context
+    )
+    await settle(hass)
+    assert float(hass.states.get(LIMIT).state) == 3000
+    # Above the panel's limit: refused by Home Assistant's own range check (the number's maximum).
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": USER_CAP, "value": 1e9}, blocking=True, context=context
+        )
+    # Whatever the cap is set to by other means, the panel's rating x factor binds.
+    await grid_entry.runtime_data.coordinator.async_set_user_cap(1e9)
+    await settle(hass)
+    assert float(hass.states.get(LIMIT).state) <= PANEL_LIMIT_W
+    assert max(limits(grid_entry)) <= PANEL_LIMIT_W
+
+
+# ------------------------------------------------------ a malicious grid server
 
 
 async def test_a_malicious_server_can_only_lower_the_limit(
