@@ -171,6 +171,18 @@ async def test_a_transport_error_naming_the_secret_and_an_address_with_a_passwor
     assert quote_plus(SECRET) not in text
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:p@vtn.example.com/openadr3/3.1.0?secret=x#f", "https://vtn.example.com/openadr3/3.1.0"),
+        ("https://u:p@[2001:db8::1]:8443/api?k=v", "https://[2001:db8::1]:8443/api"),
+        ("https://vtn.example.com:99999/api", "<invalid address>"),
+    ],
+)
+def test_addresses_are_shown_without_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
 async def test_diagnostics_show_no_password_of_the_address(
     hass: HomeAssistant, house: None, utility: CapacityUtility, vtn: FakeVtn
 ) -> None:
