@@ -6,12 +6,14 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME
+from homeassistant.const import CONF_CLIENT_ID, CONF_CLIENT_SECRET, CONF_NAME, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .const import CONF_GRID_SERVER
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
 from .engine import ROOT, ConstraintStatus
+from .grid.client import REDACTED, shown_url
 
 # Names people give their panel and loads can say where they live.
 TO_REDACT = {CONF_NAME, "title"}
@@ -25,9 +27,12 @@ async def async_get_config_entry_diagnostics(
     """Everything needed to understand what the controller did, without personal names."""
     coordinator = entry.runtime_data.coordinator
     setup = coordinator.setup
-    return {
+    data = async_redact_data(dict(entry.data), SECRETS)
+    if isinstance(server := data.get(CONF_GRID_SERVER), dict) and isinstance(server.get(CONF_URL), str):
+        data[CONF_GRID_SERVER] = server | {CONF_URL: shown_url(server[CONF_URL])}  # no user or password
+    diagnostics = {
         "entry": {
-            "data": async_redact_data(dict(entry.data), SECRETS),
+            "data": data,
             "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
         "panel": asdict(setup.panel) | {"rating_w": setup.panel.rating_w},
@@ -53,6 +58,24 @@ async def async_get_config_entry_diagnostics(
         "recent_actions": [async_redact_data(action, {"load"}) for action in coordinator.recent_actions],
         "grid": _grid(entry),
     }
+    scrubbed: dict[str, Any] = _scrub(entry, diagnostics)
+    return scrubbed
+
+
+def _scrub(entry: PanelCapacityConfigEntry, value: Any) -> Any:
+    """Every text without the grid server's secret or a token, wherever a server echoed them."""
+    client = entry.runtime_data.grid.client
+    if client is None:
+        return value
+    if isinstance(value, str):
+        return client.redact(value)
+    if isinstance(value, dict):
+        return {key: _scrub(entry, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(entry, item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(entry, item) for item in value)
+    return value
 
 
 def _constraint(constraint: ConstraintStatus) -> dict[str, Any]:
@@ -120,7 +143,10 @@ def _grid(entry: PanelCapacityConfigEntry) -> dict[str, Any]:
         "policy": asdict(grid.policy),
         "connection": data.connection,
         "last_success": data.last_success.isoformat() if data.last_success else None,
-        "last_error": data.last_error,
+        # The client id is a credential: out of the server's error text too.
+        "last_error": data.last_error.replace(grid.server.client_id, REDACTED)
+        if data.last_error and grid.server is not None and grid.server.client_id
+        else data.last_error,
         "terms": asdict(terms) if terms is not None else None,
         "schedule": asdict(grid.state_at(dt_util.utcnow()).schedule),
         # The ven object names the client id it belongs to: a credential, redacted like the entry's.

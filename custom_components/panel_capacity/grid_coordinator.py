@@ -69,6 +69,7 @@ from .grid.client import (
     OpenAdrNotSupportedError,
     OpenAdrResponseError,
     ProgramNotFoundError,
+    shown_url,
 )
 from .grid.model import GridDataError, Ven, parse_event
 from .grid.reservations import (
@@ -171,10 +172,10 @@ def make_client(hass: HomeAssistant, server: ServerSettings) -> OpenAdrClient:
     )
 
 
-def _safe_repr(value: Any) -> str:
+def _safe_repr(value: Any, limit: int = 200) -> str:
     """A short text for an object from the server, whatever it holds."""
     try:
-        return repr(value)[:200]
+        return repr(value)[:limit]
     except Exception:  # noqa: BLE001 - e.g. an integer too long to print
         return f"<{type(value).__name__}>"
 
@@ -249,6 +250,16 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
         )
         self.policy = policy_from_options(entry.options)
         self.client = make_client(hass, self.server) if self.server else None
+        if self.server is not None and not self.server.verify_ssl:
+            # Once per setup: the options allow it for a local test server, never silently.
+            LOGGER.warning(
+                "Certificate verification is off for the grid server %s%s: turn it on in the panel's"
+                " options (Utility server) unless this is a local test server",
+                shown_url(self.server.url),
+                " (plain HTTP: the client secret and tokens travel unencrypted)"
+                if self.server.url.lower().startswith("http://")
+                else "",
+            )
         self._store = self._make_store(hass, entry)
         self._saved: StoredGrid | None = None
         self._program_id: str | None = None
@@ -403,7 +414,8 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             return self._succeeded(raw_events, now, ven)
         except Exception as err:  # noqa: BLE001
             # Whatever the server sent, the loop goes on: the answer counts as unusable.
-            LOGGER.debug("Grid data could not be used", exc_info=True)
+            # Not its traceback: the text of an error about the server's data may echo what it sent.
+            LOGGER.debug("Grid data could not be used: %s", self._redact(_safe_repr(err, 4000))[:200])
             return self._failed(GridConnection.BAD_ANSWER, f"unusable data ({type(err).__name__})", now)
 
     async def _check_ven(self, client: OpenAdrClient, name: str, now: datetime) -> Ven | None:
@@ -454,7 +466,9 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
                 event = parse_event(raw, now, first_seen)
                 seen[key] = first_seen
             except Exception as err:  # noqa: BLE001 - a malformed event is skipped, whatever is wrong with it
-                message = str(err)[:200] if isinstance(err, GridDataError) else type(err).__name__
+                message = (
+                    self._redact(str(err))[:200] if isinstance(err, GridDataError) else type(err).__name__
+                )
                 self._log_bad(_safe_repr(raw), f"an event was left out: {message}")
                 continue
             if event.skipped:
@@ -479,11 +493,17 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
     def _log_bad(self, key: str, message: str) -> None:
         if key not in self._logged_bad:
             self._logged_bad.add(key)
-            LOGGER.warning("Ignoring part of the grid server's data: %s", message)
+            LOGGER.warning("Ignoring part of the grid server's data: %s", self._redact(message))
+
+    def _redact(self, text: str) -> str:
+        """A text from or about the server, without the secret or a token (a server may echo them)."""
+        return self.client.redact(text) if self.client is not None else text
 
     def _succeeded(self, raw_events: list[Any], now: datetime, ven: Ven | None = None) -> GridData:
         if self._failures:
-            LOGGER.info("The grid server %s is reachable again", self.server.url if self.server else "")
+            LOGGER.info(
+                "The grid server %s is reachable again", shown_url(self.server.url) if self.server else ""
+            )
         self._failures = 0
         if self._refusals:
             self._refusals = 0
@@ -513,10 +533,13 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
 
     def _failed(self, connection: str, message: str, now: datetime) -> GridData:
         """A poll that failed: what the server said holds as it was (each limit to its own end)."""
+        message = self._redact(message)
         self._failures += 1
         if self._failures == 1:
             LOGGER.warning(
-                "Cannot read the grid server %s: %s", self.server.url if self.server else "", message
+                "Cannot read the grid server %s: %s",
+                shown_url(self.server.url) if self.server else "",
+                message,
             )
         self._program_id = None  # look it up again: the server may have made it again
         self._set_interval(self.data.reservations)
@@ -528,6 +551,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
 
     def _auth_failed(self, message: str, now: datetime) -> GridData:
         """Credentials refused: polled again on the back-off; new ones asked for if it lasts."""
+        message = self._redact(message)
         self._refusals += 1
         if self._refusals == 1:
             LOGGER.warning("The grid server refused the credentials: %s", message)
@@ -652,7 +676,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="grid_request_failed",
-                translation_placeholders={"error": str(err)[:200]},
+                translation_placeholders={"error": self._redact(str(err))[:200]},
             ) from err
         report_id = created.get("id")
         reservation = replace(reservation, report_id=str(report_id) if report_id is not None else None)
@@ -719,7 +743,7 @@ class GridCoordinator(DataUpdateCoordinator[GridData]):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="grid_request_failed",
-                translation_placeholders={"error": str(err)[:200]},
+                translation_placeholders={"error": self._redact(str(err))[:200]},
             ) from err
         # It stops raising the limit at once, whether or not the server withdraws the grant.
         listed = self.data.heard.answer.reservation_fingerprint if self.data.heard.answer else ()

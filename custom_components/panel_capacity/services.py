@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Any
 
@@ -12,13 +14,14 @@ from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util import dt as dt_util
 
 from .configuration import watts_per_unit
 from .const import DOMAIN, UNIT_AMPERE
 from .coordinator import PanelCapacityConfigEntry
 from .engine import Supply
-from .grid.reservations import RequestError
+from .grid.reservations import MAX_DURATION, RequestError
 from .grid_coordinator import GridCoordinator, reservation_response
 from .history import async_panel_history
 from .simulation.plan import NewLoad, nec_220_87, simulate_new_load
@@ -44,49 +47,114 @@ ATTR_WAIT = "wait"
 ATTR_REQUEST_ID = "request_id"
 DEFAULT_WAIT = timedelta(seconds=30)
 MAX_WAIT = timedelta(minutes=5)
+SHOWN_CHARS = 40  # a refused value or field name is echoed this far
 
-REQUEST_RESERVATION_SCHEMA = probatio.Schema(
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one field of an action is checked, and the translated message when it is refused."""
+
+    validator: Any
+    key: str  # exceptions.service_invalid_<key> in the translations
+    placeholders: Mapping[str, str] = field(default_factory=dict)
+
+
+def _number(low: float, high: float, kind: type[float | int] = float) -> Rule:
+    """A number from ``low`` to ``high``; NaN and infinities are refused (they compare false with both)."""
+    return Rule(
+        probatio.All(probatio.Coerce(kind), probatio.Range(min=low, max=high)),
+        "number",
+        {"min": f"{low:g}", "max": f"{high:g}"},
+    )
+
+
+def _hms(duration: timedelta) -> str:
+    seconds = round(duration.total_seconds())
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _duration(low: timedelta, high: timedelta) -> Rule:
+    """A duration from ``low`` to ``high`` (a negative one is refused)."""
+    return Rule(
+        probatio.All(cv.time_period, probatio.Range(min=low, max=high)),
+        "duration",
+        {"min": _hms(low), "max": _hms(high)},
+    )
+
+
+TEXT = Rule(cv.string, "text")
+DATETIME = Rule(cv.datetime, "datetime")
+TIME = Rule(cv.time, "time")
+
+
+class ServiceSchema(probatio.Schema):
+    """An action's schema whose every refusal is a translated ServiceValidationError naming the field.
+
+    Home Assistant answers a plain schema error with the validator's English
+    text ("value must be at most 1000"); this one says which field takes what.
+    """
+
+    def __init__(self, rules: Mapping[Any, Rule]) -> None:
+        """Compile the rules' validators; keep the rules by field name for the messages."""
+        super().__init__({marker: rule.validator for marker, rule in rules.items()})
+        self.rules = {str(marker): rule for marker, rule in rules.items()}
+
+    def __call__(self, data: Any, **kwargs: Any) -> Any:
+        """The validated data, or a translated ServiceValidationError."""
+        try:
+            return super().__call__(data, **kwargs)
+        except probatio.MultipleInvalid as err:
+            raise self._refusal(err.errors[0], data) from None
+
+    def _refusal(self, error: probatio.Invalid, data: Any) -> ServiceValidationError:
+        name = str(error.path[0]) if error.path else ""
+        shown = {"field": name[:SHOWN_CHARS]}
+        rule = self.rules.get(name)
+        if isinstance(error, probatio.RequiredFieldInvalid):
+            key = "service_missing_field"
+        elif rule is None or isinstance(error, probatio.ExtraKeysInvalid):
+            key = "service_unknown_field"
+        else:
+            value = data.get(name) if isinstance(data, Mapping) else None
+            text = str(value)
+            shown |= {"value": text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}…"}
+            key = f"service_invalid_{rule.key}"
+            shown |= rule.placeholders
+        return ServiceValidationError(
+            translation_domain=DOMAIN, translation_key=key, translation_placeholders=shown
+        )
+
+
+REQUEST_RESERVATION_SCHEMA = ServiceSchema(
     {
-        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        probatio.Optional(ATTR_START): cv.datetime,
-        probatio.Required(ATTR_DURATION): cv.positive_time_period,
-        probatio.Required(ATTR_POWER_KW): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0.1, max=1000)
-        ),
-        probatio.Optional(ATTR_MAX_FEE, default=0.0): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0, max=1_000_000)
-        ),
-        probatio.Optional(ATTR_WAIT, default=DEFAULT_WAIT): probatio.All(
-            cv.time_period, probatio.Range(min=timedelta(0), max=MAX_WAIT)
-        ),
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): TEXT,
+        probatio.Optional(ATTR_START): DATETIME,
+        probatio.Required(ATTR_DURATION): _duration(timedelta(seconds=1), MAX_DURATION),
+        probatio.Required(ATTR_POWER_KW): _number(0.1, 1000),
+        probatio.Optional(ATTR_MAX_FEE, default=0.0): _number(0, 1_000_000),
+        probatio.Optional(ATTR_WAIT, default=DEFAULT_WAIT): _duration(timedelta(0), MAX_WAIT),
     }
 )
-CANCEL_RESERVATION_SCHEMA = probatio.Schema(
+CANCEL_RESERVATION_SCHEMA = ServiceSchema(
     {
-        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
-        probatio.Required(ATTR_REQUEST_ID): cv.string,
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): TEXT,
+        probatio.Required(ATTR_REQUEST_ID): TEXT,
     }
 )
 
-PLAN_LOAD_SCHEMA = probatio.Schema(
+PLAN_LOAD_SCHEMA = ServiceSchema(
     {
-        probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_CONFIG_ENTRY_ID): TEXT,
         # One of the two, checked by the handler (with a translated error).
-        probatio.Optional(ATTR_POWER_KW): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0.05, max=1000)
+        probatio.Optional(ATTR_POWER_KW): _number(0.05, 1000),
+        probatio.Optional(ATTR_CURRENT_A): _number(1, 2000),
+        probatio.Optional(ATTR_PHASES, default=1): Rule(
+            probatio.All(probatio.Coerce(int), probatio.In([1, 3])), "choice", {"choices": "1, 3"}
         ),
-        probatio.Optional(ATTR_CURRENT_A): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=1, max=2000)
-        ),
-        probatio.Optional(ATTR_PHASES, default=1): probatio.All(probatio.Coerce(int), probatio.In([1, 3])),
-        probatio.Optional(ATTR_DAILY_ENERGY_KWH): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0.1, max=1000)
-        ),
-        probatio.Optional(ATTR_ARRIVE, default=time(18, 0)): cv.time,
-        probatio.Optional(ATTR_DEPART, default=time(7, 0)): cv.time,
-        probatio.Optional(ATTR_DAYS, default=365): probatio.All(
-            probatio.Coerce(int), probatio.Range(min=1, max=3650)
-        ),
+        probatio.Optional(ATTR_DAILY_ENERGY_KWH): _number(0.1, 1000),
+        probatio.Optional(ATTR_ARRIVE, default=time(18, 0)): TIME,
+        probatio.Optional(ATTR_DEPART, default=time(7, 0)): TIME,
+        probatio.Optional(ATTR_DAYS, default=365): _number(1, 3650, int),
     }
 )
 
@@ -108,14 +176,18 @@ def async_setup_services(hass: HomeAssistant) -> None:
     hass.services.async_register(
         DOMAIN, SERVICE_PLAN_LOAD, plan_load, schema=PLAN_LOAD_SCHEMA, supports_response=SupportsResponse.ONLY
     )
-    hass.services.async_register(
+    # Reservations raise the limit and commit the home to the utility's fees: an administrator's
+    # business (Home Assistant refuses the call, Unauthorized, for any other user; automations may).
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_REQUEST_RESERVATION,
         request_reservation,
         schema=REQUEST_RESERVATION_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
-    hass.services.async_register(
+    async_register_admin_service(
+        hass,
         DOMAIN,
         SERVICE_CANCEL_RESERVATION,
         cancel_reservation,

@@ -1,4 +1,4 @@
-"""Switch: manager enabled (off = monitor only)."""
+"""Switch: manager enabled (off = monitor only; turned off by an administrator or an automation only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import Unauthorized
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import PanelCapacityConfigEntry, PanelCapacityCoordinator
@@ -59,5 +60,15 @@ class PanelSwitch(PanelCapacityEntity, SwitchEntity):
         await self.entity_description.set_fn(self.coordinator, True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Turn the setting off."""
+        """Turn the setting off: only an administrator, when a person asks (NEC 750.30(C)).
+
+        Home Assistant lets every user control every entity; turning management
+        off lifts the limit's protection, so a user who is not an administrator
+        is refused. A call without a user (an automation, a script it runs) may.
+        """
+        user_id = self._context.user_id if self._context is not None else None
+        if user_id is not None:
+            user = await self.hass.auth.async_get_user(user_id)
+            if user is None or not user.is_admin:
+                raise Unauthorized(context=self._context, entity_id=self.entity_id)
         await self.entity_description.set_fn(self.coordinator, False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import json
 import time
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urljoin
+from urllib.parse import quote, quote_plus, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -41,6 +41,8 @@ HTTP_NOT_IMPLEMENTED = 501
 HTTP_SERVER_ERROR = 500
 HTTP_BAD_REQUEST = 400
 HTTP_CONFLICT = 409
+REDACTED: Final = "**REDACTED**"
+KEPT_TOKENS = 4  # the last tokens whose echo is taken out of error texts
 
 
 class OpenAdrError(Exception):
@@ -83,13 +85,24 @@ def _parse_int(text: str) -> int | float:
     return int(text) if len(text) < 19 else float(text)  # noqa: PLR2004 - digits of a 64-bit integer
 
 
-def _problem(body: Any) -> str:
-    """The readable part of an error answer (problem JSON or RFC 6749)."""
-    if isinstance(body, dict):
-        for key in ("detail", "title", "error_description", "error"):
-            if isinstance(body.get(key), str):
-                return str(body[key])[:200]
-    return ""
+def shown_url(url: str) -> str:
+    """An address as logs and messages show it: without user, password, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<invalid address>"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return urlunsplit((parts.scheme, f"{host}{port}", parts.path, "", ""))
+
+
+def _variants(secret: str) -> set[str]:
+    """A secret as a server might echo it: as is, form- or URL-encoded, JSON-escaped."""
+    if not secret:
+        return set()
+    return {secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]}
 
 
 class OpenAdrClient:
@@ -117,6 +130,24 @@ class OpenAdrClient:
         self._token: _Token | None = None
         self._token_url: str | None = None
         self._token_lock = asyncio.Lock()
+        self._secrets = _variants(client_secret) | _variants(urlsplit(base_url).password or "")
+        self._tokens: list[str] = []
+
+    def redact(self, text: str) -> str:
+        """``text`` without the client secret or a token this client was issued (a server may echo them)."""
+        for secret in sorted(self._secrets | set(self._tokens), key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def _problem(self, body: Any) -> str:
+        """The readable part of an error answer (problem JSON or RFC 6749), without secrets."""
+        if isinstance(body, dict):
+            for key in ("detail", "title", "error_description", "error"):
+                if isinstance(body.get(key), str):
+                    # Redacted before it is cut: a secret at the cut would otherwise be left in part.
+                    return self.redact(str(body[key]))[:200]
+        return ""
 
     # ------------------------------------------------------------------ auth
 
@@ -157,7 +188,7 @@ class OpenAdrClient:
             self._token_url = fallback
             status, body = await self._send("POST", self._token_url, data=form)
         if status in {HTTP_BAD_REQUEST, HTTP_UNAUTHORIZED, HTTP_FORBIDDEN}:
-            raise OpenAdrAuthError(_problem(body) or f"token request refused ({status})")
+            raise OpenAdrAuthError(self._problem(body) or f"token request refused ({status})")
         self._check(status, body)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
@@ -167,6 +198,7 @@ class OpenAdrClient:
         if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0:
             expires_at = self._clock() + max(float(expires_in) - TOKEN_MARGIN_S, float(expires_in) / 2)
         self._token = _Token(token, expires_at)
+        self._tokens = [*self._tokens[-(KEPT_TOKENS - 1) :], token]
         return token
 
     async def _bearer(self, *, renew: bool = False) -> str:
@@ -208,10 +240,11 @@ class OpenAdrClient:
             ) as response:
                 raw = await self._read(response)
                 status = response.status
-        except TimeoutError as err:
-            raise OpenAdrConnectionError(f"{method} {url}: timed out") from err
+        except TimeoutError:
+            raise OpenAdrConnectionError(f"{method} {shown_url(url)}: timed out") from None
         except aiohttp.ClientError as err:
-            raise OpenAdrConnectionError(f"{method} {url}: {type(err).__name__}") from err
+            # Only the error's kind: aiohttp's texts name the address, which may carry credentials.
+            raise OpenAdrConnectionError(f"{method} {shown_url(url)}: {type(err).__name__}") from None
         if not raw.strip():
             return status, None
         try:
@@ -219,7 +252,7 @@ class OpenAdrClient:
         except (ValueError, RecursionError) as err:
             if status >= HTTP_SERVER_ERROR:
                 return status, None
-            raise OpenAdrResponseError(f"{method} {url}: answer is not JSON", status) from err
+            raise OpenAdrResponseError(f"{method} {shown_url(url)}: answer is not JSON", status) from err
 
     @staticmethod
     async def _read(response: aiohttp.ClientResponse) -> bytes:
@@ -235,14 +268,13 @@ class OpenAdrClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @staticmethod
-    def _check(status: int, body: Any) -> None:
+    def _check(self, status: int, body: Any) -> None:
         if status >= HTTP_SERVER_ERROR:
-            raise OpenAdrConnectionError(f"server error {status} {_problem(body)}".strip())
+            raise OpenAdrConnectionError(f"server error {status} {self._problem(body)}".strip())
         if status in {HTTP_NOT_FOUND, HTTP_METHOD_NOT_ALLOWED, HTTP_NOT_IMPLEMENTED}:
-            raise OpenAdrNotSupportedError(_problem(body) or f"not found ({status})", status)
+            raise OpenAdrNotSupportedError(self._problem(body) or f"not found ({status})", status)
         if status >= HTTP_BAD_REQUEST:
-            raise OpenAdrResponseError(_problem(body) or f"refused ({status})", status)
+            raise OpenAdrResponseError(self._problem(body) or f"refused ({status})", status)
 
     async def _call(
         self,
@@ -265,7 +297,7 @@ class OpenAdrClient:
             token = await self._bearer(renew=True)
             status, body = await self._send(method, url, params=params, json_body=json_body, token=token)
             if status == HTTP_UNAUTHORIZED:
-                raise OpenAdrAuthError(_problem(body) or "a fresh token was refused (401)")
+                raise OpenAdrAuthError(self._problem(body) or "a fresh token was refused (401)")
             # 403 with a fresh token: this client may not do that (a scope), not bad credentials.
         self._check(status, body)
         return body
