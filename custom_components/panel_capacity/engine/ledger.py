@@ -147,7 +147,7 @@ def retries(
         if cmd.retries >= MAX_RETRIES:
             # Give up: leave the load as it is and stop holding it for a while.
             given_up.append(_given_up(slot, now + UNRESPONSIVE_S))
-            slot.hold.release()
+            hold_as_left(slot)
             cmd.clear()
             cmd.unresponsive_until = now + UNRESPONSIVE_S
             continue
@@ -155,6 +155,30 @@ def retries(
         kind, level = _command(slot)
         repeated.append(Action(load_id=cfg.load_id, kind=kind, reason=ActionReason.RETRY, level_w=level))
     return repeated, given_up
+
+
+def hold_as_left(slot: LoadSlot) -> None:
+    """A command that was not carried out: what the load is held at now (with the command in flight).
+
+    A cut stays held: the load may still follow it (late), and it is given back
+    once there is room, as any load shed. A restore (or a raise) that did not
+    happen leaves the load held at what it shows, so it is given back later,
+    not taken for a load switched off or turned down by someone else. An export
+    actuator is given up on as it shows.
+    """
+    cmd, hold, cfg, seen = slot.cmd, slot.hold, slot.cfg, slot.seen
+    if cfg.export:
+        hold.release()
+        return
+    shown = seen.level_w if seen.level_w is not None else 0.0
+    if cmd.on is False or (cmd.on and cmd.level_w is not None and cmd.level_w < shown):
+        return  # a cut: still held
+    if not seen.on:
+        hold.held = Held.SHED
+    elif cfg.kind is LoadKind.MODULATED and shown < slot.goal:
+        hold.held = Held.REDUCED
+    else:
+        hold.release()
 
 
 def _command(slot: LoadSlot) -> tuple[ActionKind, float | None]:
@@ -220,6 +244,10 @@ def adjust_level(slot: LoadSlot, action: Action, level_w: float) -> None:
 
 def failed(slot: LoadSlot, action: Action) -> None:
     """The caller could not carry out ``action``: forget that it was taken."""
+    if action.reason is ActionReason.HEADROOM and not slot.cfg.export:
+        # A restore that did not happen: the load is still held at what it shows.
+        slot.cmd.on, slot.cmd.level_w = True, action.level_w
+        hold_as_left(slot)
     slot.cmd.clear()
     if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and slot.hold.actions:
         # It did not happen, so nothing is held because of it.
