@@ -463,6 +463,22 @@ def test_a_restore_that_failed_is_tried_again() -> None:
     ]
 
 
+def test_a_failed_cut_of_a_charger_already_turned_down_keeps_it_held() -> None:
+    # Found by the soak: a second cut that failed forgot the first one, and the charger stayed
+    # turned down for good, shown as running.
+    engine = CapacityEngine(PANEL, SETTINGS, [EV])
+    (first,) = step(engine, 1, 9000, {"ev": level(7680)}).actions
+    assert first.level_w == 6000
+    step(engine, 2, 7320, {"ev": level(6000)})
+    (second,) = step(engine, 3, 8000, {"ev": level(6000)}).actions
+    engine.action_failed(second)
+    assert engine.status().loads["ev"].state is LoadState.REDUCED
+    result = step(engine, 40, 6000, {"ev": level(6000)})
+    assert [(a.load_id, a.kind, a.reason) for a in result.actions] == [
+        ("ev", ActionKind.SET_LEVEL, ActionReason.HEADROOM)
+    ]
+
+
 def test_a_cut_that_lands_after_the_engine_gave_up_is_given_back() -> None:
     # Found by the soak: a charger that took its lower setting only after the engine had given up
     # on it stayed turned down for good, shown as running.

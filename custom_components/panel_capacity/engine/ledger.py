@@ -158,24 +158,30 @@ def retries(
 
 
 def hold_as_left(slot: LoadSlot) -> None:
-    """A command that was not carried out: what the load is held at now (with the command in flight).
+    """Given up on a command: what the load is held at now.
 
     A cut stays held: the load may still follow it (late), and it is given back
     once there is room, as any load shed. A restore (or a raise) that did not
-    happen leaves the load held at what it shows, so it is given back later,
-    not taken for a load switched off or turned down by someone else. An export
-    actuator is given up on as it shows.
+    happen leaves the load held at what it shows. An export actuator is given
+    up on as it shows.
     """
-    cmd, hold, cfg, seen = slot.cmd, slot.hold, slot.cfg, slot.seen
-    if cfg.export:
-        hold.release()
-        return
-    shown = seen.level_w if seen.level_w is not None else 0.0
-    if cmd.on is False or (cmd.on and cmd.level_w is not None and cmd.level_w < shown):
-        return  # a cut: still held
+    cmd, shown = slot.cmd, slot.seen.level_w
+    if slot.cfg.export:
+        slot.hold.release()
+    elif not (cmd.on is False or (cmd.on and cmd.level_w is not None and cmd.level_w < (shown or 0.0))):
+        hold_at_shown(slot)
+
+
+def hold_at_shown(slot: LoadSlot) -> None:
+    """Held at what the load shows: off, or below the level it is given back to, or not at all.
+
+    So a load a command did not reach is given back later, not taken for one
+    switched off or turned down by someone else (or forgotten as held before).
+    """
+    hold, seen = slot.hold, slot.seen
     if not seen.on:
         hold.held = Held.SHED
-    elif cfg.kind is LoadKind.MODULATED and shown < slot.goal:
+    elif slot.cfg.kind is LoadKind.MODULATED and (seen.level_w or 0.0) < slot.goal:
         hold.held = Held.REDUCED
     else:
         hold.release()
@@ -244,11 +250,12 @@ def adjust_level(slot: LoadSlot, action: Action, level_w: float) -> None:
 
 def failed(slot: LoadSlot, action: Action) -> None:
     """The caller could not carry out ``action``: forget that it was taken."""
-    if action.reason is ActionReason.HEADROOM and not slot.cfg.export:
-        # A restore that did not happen: the load is still held at what it shows.
-        slot.cmd.on, slot.cmd.level_w = True, action.level_w
-        hold_as_left(slot)
     slot.cmd.clear()
-    if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and slot.hold.actions:
-        # It did not happen, so nothing is held because of it.
-        slot.hold.release()
+    if slot.cfg.export:
+        if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and slot.hold.actions:
+            # It did not happen, so nothing is held because of it.
+            slot.hold.release()
+    elif action.reason is not ActionReason.RELEASED:
+        # Nothing it asked happened: the load is held at what it shows (a cut of a load already
+        # turned down keeps it held; a restore that failed keeps it held to be tried again).
+        hold_at_shown(slot)
