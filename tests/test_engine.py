@@ -427,9 +427,14 @@ def test_repeats_a_command_the_actuator_ignored_then_gives_up() -> None:
     assert status.loads["wh"].state is LoadState.NOT_RESPONDING
     assert status.loads["wh"].reason is LoadReason.NOT_RESPONDING
     assert status.insufficient
-    # When it finally shows a change, it is managed again.
+    # When it finally shows a change, it is managed again: it did switch off as asked (late),
+    # so it is held shed, and given back once there is room (not taken for switched off by hand).
     step(engine, t + 1, 7200, {"wh": on(False), "ev": level(0)})
-    assert engine.status().loads["wh"].reason is LoadReason.OFF_BY_USER
+    assert engine.status().loads["wh"].state is LoadState.SHED
+    result = step(engine, t + 60, 5000, {"wh": on(False), "ev": level(0)})
+    assert [(a.load_id, a.kind, a.reason) for a in result.actions] == [
+        ("wh", ActionKind.TURN_ON, ActionReason.HEADROOM)
+    ]
 
 
 def test_failed_action_is_forgotten() -> None:
@@ -441,6 +446,55 @@ def test_failed_action_is_forgotten() -> None:
     engine.action_failed(
         result.actions[0].__class__(load_id="nope", kind=ActionKind.TURN_OFF, reason=ActionReason.OVER_LIMIT)
     )
+
+
+def test_a_restore_that_failed_is_tried_again() -> None:
+    # Found by the soak: a failed turn-on left the water heater off for good, said to be off by hand.
+    engine = CapacityEngine(PANEL, SETTINGS, [WH])
+    step(engine, 1, 9000, {"wh": on()})
+    step(engine, 2, 7200, {"wh": on(False)})
+    (restore,) = step(engine, 40, 5000, {"wh": on(False)}).actions
+    assert (restore.kind, restore.reason) == (ActionKind.TURN_ON, ActionReason.HEADROOM)
+    engine.action_failed(restore)
+    assert engine.status().loads["wh"].state is LoadState.HELD_OFF  # held, after the hold-off
+    result = step(engine, 80, 5000, {"wh": on(False)})
+    assert [(a.load_id, a.kind, a.reason) for a in result.actions] == [
+        ("wh", ActionKind.TURN_ON, ActionReason.HEADROOM)
+    ]
+
+
+def test_a_failed_cut_of_a_charger_already_turned_down_keeps_it_held() -> None:
+    # Found by the soak: a second cut that failed forgot the first one, and the charger stayed
+    # turned down for good, shown as running.
+    engine = CapacityEngine(PANEL, SETTINGS, [EV])
+    (first,) = step(engine, 1, 9000, {"ev": level(7680)}).actions
+    assert first.level_w == 6000
+    step(engine, 2, 7320, {"ev": level(6000)})
+    (second,) = step(engine, 3, 8000, {"ev": level(6000)}).actions
+    engine.action_failed(second)
+    assert engine.status().loads["ev"].state is LoadState.REDUCED
+    result = step(engine, 40, 6000, {"ev": level(6000)})
+    assert [(a.load_id, a.kind, a.reason) for a in result.actions] == [
+        ("ev", ActionKind.SET_LEVEL, ActionReason.HEADROOM)
+    ]
+
+
+def test_a_cut_that_lands_after_the_engine_gave_up_is_given_back() -> None:
+    # Found by the soak: a charger that took its lower setting only after the engine had given up
+    # on it stayed turned down for good, shown as running.
+    engine = CapacityEngine(PANEL, SETTINGS, [EV])
+    (cut,) = step(engine, 1, 9000, {"ev": level(7680)}).actions
+    assert (cut.kind, cut.level_w) == (ActionKind.SET_LEVEL, 6000)
+    given_up = []
+    for t in (12, 23, 34, 45):
+        given_up += step(engine, t, 7600, {"ev": level(7680)}).not_responding  # it has not followed
+    assert [g.load_id for g in given_up] == ["ev"]
+    step(engine, 50, 6000, {"ev": level(6000)})  # it does now, late
+    assert engine.status().loads["ev"].state is LoadState.NOT_RESPONDING
+    result = step(engine, 50 + UNRESPONSIVE_S, 6000, {"ev": level(6000)})
+    assert [(a.load_id, a.kind, a.reason, a.level_w) for a in result.actions] == [
+        ("ev", ActionKind.SET_LEVEL, ActionReason.HEADROOM, 7200)
+    ]
 
 
 # --------------------------------------------------------- readings, fail-safe

@@ -147,7 +147,7 @@ def retries(
         if cmd.retries >= MAX_RETRIES:
             # Give up: leave the load as it is and stop holding it for a while.
             given_up.append(_given_up(slot, now + UNRESPONSIVE_S))
-            slot.hold.release()
+            hold_as_left(slot)
             cmd.clear()
             cmd.unresponsive_until = now + UNRESPONSIVE_S
             continue
@@ -155,6 +155,36 @@ def retries(
         kind, level = _command(slot)
         repeated.append(Action(load_id=cfg.load_id, kind=kind, reason=ActionReason.RETRY, level_w=level))
     return repeated, given_up
+
+
+def hold_as_left(slot: LoadSlot) -> None:
+    """Given up on a command: what the load is held at now.
+
+    A cut stays held: the load may still follow it (late), and it is given back
+    once there is room, as any load shed. A restore (or a raise) that did not
+    happen leaves the load held at what it shows. An export actuator is given
+    up on as it shows.
+    """
+    cmd, shown = slot.cmd, slot.seen.level_w
+    if slot.cfg.export:
+        slot.hold.release()
+    elif not (cmd.on is False or (cmd.on and cmd.level_w is not None and cmd.level_w < (shown or 0.0))):
+        hold_at_shown(slot)
+
+
+def hold_at_shown(slot: LoadSlot) -> None:
+    """Held at what the load shows: off, or below the level it is given back to, or not at all.
+
+    So a load a command did not reach is given back later, not taken for one
+    switched off or turned down by someone else (or forgotten as held before).
+    """
+    hold, seen = slot.hold, slot.seen
+    if not seen.on:
+        hold.held = Held.SHED
+    elif slot.cfg.kind is LoadKind.MODULATED and (seen.level_w or 0.0) < slot.goal:
+        hold.held = Held.REDUCED
+    else:
+        hold.release()
 
 
 def _command(slot: LoadSlot) -> tuple[ActionKind, float | None]:
@@ -221,6 +251,11 @@ def adjust_level(slot: LoadSlot, action: Action, level_w: float) -> None:
 def failed(slot: LoadSlot, action: Action) -> None:
     """The caller could not carry out ``action``: forget that it was taken."""
     slot.cmd.clear()
-    if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and slot.hold.actions:
-        # It did not happen, so nothing is held because of it.
-        slot.hold.release()
+    if slot.cfg.export:
+        if action.reason in (ActionReason.OVER_LIMIT, ActionReason.FAIL_SAFE) and slot.hold.actions:
+            # It did not happen, so nothing is held because of it.
+            slot.hold.release()
+    elif action.reason is not ActionReason.RELEASED:
+        # Nothing it asked happened: the load is held at what it shows (a cut of a load already
+        # turned down keeps it held; a restore that failed keeps it held to be tried again).
+        hold_at_shown(slot)

@@ -470,14 +470,18 @@ def _wiring(
     )
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and check a scenario file."""
+def read_json(path: Path) -> Any:
+    """A JSON file's content; a file that cannot be read or is not JSON is a ScenarioError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ScenarioError(f"cannot read {path}: {err.strerror}") from err
     except json.JSONDecodeError as err:
         raise ScenarioError(
             f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from err
-    return parse_scenario(data, path.parent, path.stem)
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check a scenario file."""
+    return parse_scenario(read_json(path), path.parent, path.stem)
