@@ -228,7 +228,13 @@ def test_a_missing_node_reading_falls_back_to_the_estimate() -> None:
     assert engine.status().nodes["garage"].total.source is FlowSource.MEASURED
     engine.step(StepInput(now=2, site=SiteReading(8000, 2), loads=loads))
     garage = engine.status().nodes["garage"].total
-    assert (garage.source, garage.flow_w) == (FlowSource.ESTIMATED, 5000)
+    # Its loads, and the 1000 W its sensor showed that they do not explain (tests/test_engine_node_fault.py).
+    assert (garage.source, garage.flow_w, garage.unmanaged_w) == (FlowSource.ESTIMATED, 6000, 1000)
+    # A node never measured is estimated from its loads alone.
+    fresh = CapacityEngine(US, SETTINGS, [GARAGE_EV], nodes=[GARAGE])
+    fresh.step(StepInput(now=2, site=SiteReading(8000, 2), loads=loads))
+    garage = fresh.status().nodes["garage"].total
+    assert (garage.source, garage.flow_w, garage.unmanaged_w) == (FlowSource.ESTIMATED, 5000, None)
 
 
 def test_an_estimated_node_counts_its_measured_children() -> None:

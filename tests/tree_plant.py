@@ -8,6 +8,7 @@ readings each node is said to meter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 
 from custom_components.panel_capacity.engine import (
     ROOT,
@@ -35,6 +36,8 @@ class TreePlant(Driver):
     engine: CapacityEngine
     base: dict[tuple[str, Conductor], float] = field(default_factory=dict)  # unmanaged load where it is wired
     metered: dict[str, str] = field(default_factory=dict)  # node id -> total, conductors or none
+    # Sensors that fail: node id -> the conductor (None: every sensor of the node) that reads NaN.
+    broken: dict[str, Conductor | None] = field(default_factory=dict)
     setting: dict[str, float] = field(default_factory=dict)  # switch: 0/1, modulated: W
     now: float = 0.0
     actions: list[tuple[float, Action]] = field(default_factory=list)
@@ -88,10 +91,14 @@ class TreePlant(Driver):
 
     def reading(self, node_id: str) -> tuple[float | None, dict[Conductor, float] | None]:
         mode = self.metered.get(node_id, NONE)
+        whole = node_id in self.broken and self.broken[node_id] is None
         if mode == TOTAL:
-            return self.flow(node_id), None
+            return (math.nan if whole else self.flow(node_id)), None
         if mode == CONDUCTORS:
-            return None, {c: self.flow(node_id, c) for c in self.conductors[node_id]}
+            return None, {
+                c: math.nan if whole or self.broken.get(node_id) == c else self.flow(node_id, c)
+                for c in self.conductors[node_id]
+            }
         return None, None
 
     def inputs(self) -> dict[str, LoadInput]:

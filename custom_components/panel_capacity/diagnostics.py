@@ -88,6 +88,8 @@ def _constraint(constraint: ConstraintStatus) -> dict[str, Any]:
         "term": constraint.limit.binding,
         "utilisation_pct": constraint.utilisation_pct,
         "fault": constraint.fault,
+        "unmanaged_w": constraint.unmanaged_w,
+        "unmanaged_basis": constraint.unmanaged_basis,
     }
 
 

@@ -112,6 +112,20 @@ class NodeSensorDescription(SensorEntityDescription):
     """A node's sensor, read from its part of the status snapshot (its total, its tightest limit)."""
 
     value_fn: Callable[[NodeStatus], float | str | None]
+    attributes_fn: Callable[[NodeStatus], Mapping[str, Any] | None] | None = None
+
+
+def _unmanaged_of(node: NodeStatus) -> Mapping[str, Any] | None:
+    """While its sensor fails: the unmanaged load its estimate keeps, from when, and which part of it."""
+    kept = next((c for c in (node.total, *node.conductors.values()) if c.unmanaged_w is not None), None)
+    if kept is None or kept.unmanaged_basis is None:
+        return None
+    watts = node.total.unmanaged_w if node.total.unmanaged_w is not None else kept.unmanaged_w
+    return {
+        "unmanaged_w": round(watts or 0.0),
+        "unmanaged_since": _iso(kept.unmanaged_since),
+        "unmanaged_kept": kept.unmanaged_basis.value,
+    }
 
 
 NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
@@ -154,6 +168,7 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
         options=[*(source.value for source in FlowSource), *(fault.value for fault in ReadingFault)],
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=_source_of,
+        attributes_fn=_unmanaged_of,
     ),
 )
 
@@ -663,6 +678,14 @@ class NodeSensor(PanelCapacityNodeEntity, SensorEntity):
         """From the node's part of the latest status."""
         node = self.coordinator.data.nodes.get(self.node_id)
         return None if node is None else self.entity_description.value_fn(node)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Details that belong with the value (a reading estimated while its sensor fails: what it keeps)."""
+        node = self.coordinator.data.nodes.get(self.node_id)
+        if self.entity_description.attributes_fn is None or node is None:
+            return None
+        return self.entity_description.attributes_fn(node)
 
 
 def _conductor_value(

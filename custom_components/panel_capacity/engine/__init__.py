@@ -41,6 +41,7 @@ from .model import (
     Status,
     StepInput,
     StepResult,
+    UnmanagedBasis,
 )
 from .terms import TERM_LARGEST_STEP, TERM_PANEL, TERM_USER_CAP, LimitTerm
 from .validation import ConfigError
@@ -83,6 +84,7 @@ __all__ = [
     "StepInput",
     "StepResult",
     "Supply",
+    "UnmanagedBasis",
     "effective_export_limit",
     "effective_limit",
 ]

@@ -6,7 +6,8 @@ Assistant's coordinator and inside the offline simulator. Each concern lives
 in its own module: the tree of limits (``tree``), per-load state (``loads``),
 commands in flight (``ledger``), the import policy (``shedding``), the export
 policy (``export``), status and explanations (``status``), the quiet band
-(``quiet``), the memory codec (``memory``) and validation (``validation``).
+(``quiet``), the memory codec (``memory``), what a failed subpanel sensor
+last showed unexplained (``unmanaged``) and validation (``validation``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 Per load: what it is held at, the level to give back, its remembered draw,
 its timers (a manual override by when it began: it lasts the hold time in
-force) and its action count; the accounting; the last action times.
+force) and its action count; the accounting; the last action times. Per
+subpanel or circuit measured by its own sensor: what that sensor showed that
+no known load explains (see ``unmanaged``), so that a restart while the
+sensor has failed does not take that part for nothing.
 Anything malformed or unknown is ignored, so a damaged store loses only what
 is damaged.
 """
@@ -14,7 +17,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .accounting import Accounting
+from .config import Conductor
 from .loads import Held, Hold
+from .unmanaged import Unexplained
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,6 +43,10 @@ def encode(state: EngineState) -> dict[str, Any]:
         "accounting": asdict(state.acc),
         "last_action_at": state.last_action_at,
         "last_export_action_at": state.last_export_action_at,
+        "unmanaged": [
+            {"node": node_id, "conductor": conductor} | seen.encode()
+            for (node_id, conductor), seen in state.unexplained.items()
+        ],
     }
 
 
@@ -55,6 +64,30 @@ def decode(state: EngineState, memory: Mapping[str, Any]) -> None:
         _decode_accounting(state.acc, acc)
     state.last_action_at = _time(memory.get("last_action_at"))
     state.last_export_action_at = _time(memory.get("last_export_action_at"))
+    unmanaged = memory.get("unmanaged")
+    for data in unmanaged if isinstance(unmanaged, list) else ():
+        _decode_unmanaged(state, data)
+
+
+def _decode_unmanaged(state: EngineState, data: Any) -> None:
+    """One constraint's unexplained part, for a node (not the root) that still has that constraint."""
+    if not isinstance(data, dict):
+        return
+    node_id, conductor = data.get("node"), data.get("conductor")
+    if conductor is not None:
+        try:
+            conductor = Conductor(conductor)
+        except ValueError:
+            return
+    key = (node_id, conductor)
+    if not isinstance(node_id, str) or key not in state.tree.index:
+        return
+    node = state.tree.nodes[node_id]
+    if node.parent_id is None:
+        return
+    seen = Unexplained.decode(data)
+    if seen is not None:
+        state.unexplained[key] = seen
 
 
 def _time(value: Any) -> float | None:

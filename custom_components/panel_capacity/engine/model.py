@@ -230,6 +230,13 @@ class FlowSource(StrEnum):
     NOT_MEASURED = "not_measured"  # a leg or phase of a node that measures only its total
 
 
+class UnmanagedBasis(StrEnum):
+    """Which remembered unmanaged part a node's estimate holds while its sensor fails (engine.unmanaged)."""
+
+    RECENT_PEAK = "recent_peak"  # the largest seen shortly before the sensor failed
+    DAY_PEAK = "day_peak"  # the sensor has failed for long: the largest seen over the last day
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConstraintStatus:
     """One limit of the tree: a node's total, or one of its conductors."""
@@ -242,6 +249,11 @@ class ConstraintStatus:
     limit: LimitSnapshot
     volts: float  # turns flow into current (the conductor's voltage to neutral; the node's total: none)
     fault: ReadingFault | None = None  # its sensor is there but gave nothing usable
+    # Estimated while its sensor fails: the unmanaged part that sensor last showed, kept in the flow,
+    # when it was last read (the sensor's last good reading) and which part is kept.
+    unmanaged_w: float | None = None
+    unmanaged_since: float | None = None
+    unmanaged_basis: UnmanagedBasis | None = None
 
     @property
     def headroom_w(self) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 import math
 from typing import TYPE_CHECKING
@@ -13,9 +14,10 @@ from .loads import LoadSlot
 from .model import Action, ActionKind, ActionReason, FlowSource, LimitSnapshot, ReadingFault, SiteReading
 from .screen import bounds_of
 from .tree import ROOT_INDEX, Key, Tree
+from .unmanaged import HeldPart, Unexplained, hold_s
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from .config import ControlSettings, LoadConfig, NodeConfig, PanelConfig
     from .model import NodeReading
@@ -51,6 +53,9 @@ class EngineState:
     load_faults: dict[str, ReadingFault] = field(default_factory=dict)  # loads' own sensors
     flows: list[float | None] = field(default_factory=list)
     sources: list[FlowSource] = field(default_factory=list)
+    # Per constraint below the root measured in this run (or remembered): what its loads do not explain.
+    unexplained: dict[Key, Unexplained] = field(default_factory=dict)
+    held: dict[Key, HeldPart] = field(default_factory=dict)  # what the estimates hold of it, this step
     last_action_at: float | None = None  # of the last import action
     last_export_action_at: float | None = None  # of the last action of an export actuator
     enabled: bool = True
@@ -153,7 +158,12 @@ class EngineState:
         return projected
 
     def update_flows(self) -> None:
-        """Work out what every constraint carries now (the root's total alone without a tree)."""
+        """Work out what every constraint carries now (the root's total alone without a tree).
+
+        A node whose sensor has failed keeps in its estimate the unmanaged part
+        that sensor last showed (see ``unmanaged``); one seen only before a
+        restart, while its sensor is reported faulty.
+        """
         if self.tree.simple and (self.site is None or not self.site.conductors_w):
             # The root's total alone; its legs or phases, if any, are not measured.
             self.flows = [self.site_w]
@@ -161,7 +171,29 @@ class EngineState:
             return
         draws = {slot.cfg.load_id: -slot.draw if slot.cfg.export else slot.draw for slot in self.slots}
         site = self.site if self.site is not None else SiteReading(None)
-        self.flows, self.sources = self.tree.flows(site, self.site_w, self.readings, draws)
+        now = self.now if self.now is not None else 0.0
+        window = hold_s(self.settings)
+        parts = _HeldParts(self, now, window)
+        self.flows, self.sources, kept = self.tree.flows(site, self.site_w, self.readings, draws, parts)
+        held: dict[Key, HeldPart] = {}
+        for key, watts in kept.items():
+            basis = parts.found.get(key) or parts.found.get((key[0], None)) or _any_part(parts.found, key[0])
+            if basis is not None:
+                held[key] = HeldPart(watts, basis.since, basis.basis)
+        self.held = held
+        if len(self.tree.nodes) > 1:
+            busy = {
+                index
+                for slot in self.slots
+                if slot.cmd.at is not None
+                for index, _ in self.tree.placement[slot.cfg.load_id]
+            }
+            for key, value in self.tree.unexplained(self.flows, self.sources, draws, busy).items():
+                seen = self.unexplained.get(key)
+                if seen is None:
+                    self.unexplained[key] = Unexplained.first(value, now)
+                else:
+                    seen.observe(value, now, window)
 
     @property
     def measured_conductors(self) -> bool:
@@ -209,3 +241,39 @@ class EngineState:
 def finite(value: float | None) -> float | None:
     """The value when it is a finite number, else None."""
     return float(value) if value is not None and math.isfinite(value) else None
+
+
+class _HeldParts(Mapping[Key, float]):
+    """What each constraint's estimate would hold of its unexplained part, worked out when asked for.
+
+    Only a constraint whose sensor fails is asked for (most steps: none). One
+    remembered from before a restart counts only while its node's sensor is
+    reported faulty.
+    """
+
+    def __init__(self, state: EngineState, now: float, window: float) -> None:
+        self._noted = state.unexplained
+        self._faults = state.faults
+        self._now = now
+        self._window = window
+        self.found: dict[Key, HeldPart] = {}
+
+    def __getitem__(self, key: Key) -> float:
+        part = self.found.get(key)
+        if part is None:
+            noted = self._noted[key]
+            if noted.restored and not any(node_id == key[0] for node_id, _ in self._faults):
+                raise KeyError(key)
+            part = self.found[key] = noted.held(self._now, self._window)
+        return part.watts
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._noted)
+
+    def __len__(self) -> int:
+        return len(self._noted)
+
+
+def _any_part(parts: dict[Key, HeldPart], node_id: str) -> HeldPart | None:
+    """One of a node's held parts (its conductors'), for when and why its total holds their sum."""
+    return next((part for key, part in parts.items() if key[0] == node_id), None)

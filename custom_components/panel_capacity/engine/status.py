@@ -73,6 +73,7 @@ def _nodes(state: EngineState) -> dict[str, NodeStatus]:
         index = constraint.index
         source = state.sources[index] if index < len(state.sources) else None
         flow = flows[index] if index < count else None
+        held = state.held.get((constraint.node.node_id, constraint.conductor))
         constraints.append(
             ConstraintStatus(
                 node_id=constraint.node.node_id,
@@ -83,6 +84,9 @@ def _nodes(state: EngineState) -> dict[str, NodeStatus]:
                 limit=state.limit if index == ROOT_INDEX else constraint.limit,
                 volts=tree.volts,
                 fault=state.faults.get((constraint.node.node_id, constraint.conductor)),
+                unmanaged_w=None if held is None else held.watts,
+                unmanaged_since=None if held is None else held.since,
+                unmanaged_basis=None if held is None else held.basis,
             )
         )
     nodes: dict[str, NodeStatus] = {}

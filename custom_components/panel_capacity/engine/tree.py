@@ -8,9 +8,10 @@ conductors with an equal share of it (half on each leg for a 240 V load, a
 third on each phase for a three-phase load).
 
 What a constraint carries comes from a sensor where there is one. A node with
-no sensor is estimated from its known loads' draw. A node that measures only
-its total on several conductors is held to its total alone: its legs or
-phases are not measured.
+no sensor is estimated from its known loads' draw; one whose sensor has
+failed, from its known loads' draw and the unmanaged part that sensor last
+showed (``unmanaged``). A node that measures only its total on several
+conductors is held to its total alone: its legs or phases are not measured.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .model import FlowSource, LimitSnapshot
 from .terms import TERM_PANEL, TERM_USER_CAP
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from .config import LoadConfig
     from .model import NodeReading, SiteReading
@@ -93,6 +94,17 @@ def resolve_nodes(panel: PanelConfig, nodes: Sequence[NodeConfig]) -> dict[str, 
     return resolved
 
 
+@dataclass(frozen=True, slots=True)
+class _Estimating:
+    """What the estimates of one step work on (see ``Tree.flows``)."""
+
+    flow: list[float | None]
+    source: list[FlowSource]
+    draws: Mapping[str, float]
+    held: Mapping[Key, float]
+    kept: dict[Key, float]
+
+
 class Tree:
     """The constraints of the house and where each load draws on them."""
 
@@ -108,6 +120,12 @@ class Tree:
             if len(node.conductors) > 1:
                 for conductor in node.conductors:
                     self._add(node, conductor)
+        # Per node below the root: its constraints' keys and indices.
+        self.below_root: list[tuple[TreeNode, list[tuple[Key, int]]]] = [
+            (node, [(key, index) for key, index in self.index.items() if key[0] == node.node_id])
+            for node in self.nodes.values()
+            if node.parent_id is not None
+        ]
         # Per load: (constraint index, share of its power), root total first.
         self.placement: dict[str, tuple[tuple[int, float], ...]] = {}
         for load in loads:
@@ -163,8 +181,9 @@ class Tree:
         site_w: float | None,
         readings: Mapping[str, NodeReading],
         draws: Mapping[str, float],
-    ) -> tuple[list[float | None], list[FlowSource]]:
-        """What each constraint carries now, and where that comes from.
+        held: Mapping[Key, float] | None = None,
+    ) -> tuple[list[float | None], list[FlowSource], dict[Key, float]]:
+        """What each constraint carries now, where that comes from, and what of it is remembered.
 
         ``site_w`` is the root's total as the engine took it; ``draws`` each
         load's draw as best known (an export actuator's production negative).
@@ -172,11 +191,21 @@ class Tree:
         from what hangs below it: its own loads' draws and its child nodes'
         flows (measured where they are, estimated where not; a child that
         measures only its total is taken as balanced over its conductors).
+        ``held`` is, per constraint whose sensor has failed, the unmanaged part
+        its sensor last showed (see ``unmanaged``): its estimate counts it (a
+        node that measured only its total shares it equally over its
+        conductors, a node measured per conductor adds up its conductors'),
+        and so does every estimate above it. The third result says, per
+        constraint, what its flow holds of it. The root is measured (or the
+        engine goes fail-safe): what its meter reads already counts every node.
         """
         count = len(self.constraints)
         flow: list[float | None] = [None] * count
         source = [FlowSource.NOT_MEASURED] * count
-        unmetered: list[TreeNode] = []
+        held = held or {}
+        holding = bool(held)
+        kept: dict[Key, float] = {}
+        estimated: list[tuple[TreeNode, bool]] = []  # and whether it is estimated whole
         for node in self.nodes.values():
             if node.parent_id is None:
                 total, per = site_w, site.conductors_w
@@ -186,28 +215,136 @@ class Tree:
                 per = reading.conductors_w if reading is not None else None
             if total is None and not per:
                 if node.parent_id is not None:
-                    unmetered.append(node)
+                    estimated.append((node, True))
                 continue
-            per = per or {}
-            if total is None and all(c in per for c in node.conductors):
-                total = sum(per[c] for c in node.conductors)
-            total_index = self.index[node.node_id, None]
-            if total is not None:
-                flow[total_index], source[total_index] = total, FlowSource.MEASURED
+            measured = self._measured(node, total, per or {}, flow, source)
+            gaps = len(node.conductors) > 1 and measured < len(node.conductors)
+            if holding and gaps and node.parent_id is not None:
+                estimated.append((node, False))  # a conductor's sensor failed: estimate it, maybe the total
+        work = _Estimating(flow, source, draws, held, kept)
+        for node, whole in reversed(estimated):  # children before their parents
+            (self._estimate_whole if whole else self._fill_gaps)(node, work)
+        return flow, source, kept
+
+    def _measured(
+        self,
+        node: TreeNode,
+        total: float | None,
+        per: Mapping[Conductor, float],
+        flow: list[float | None],
+        source: list[FlowSource],
+    ) -> int:
+        """Take in a node's readings (the total from its conductors when it has none); how many conductors."""
+        if total is None and all(c in per for c in node.conductors):
+            total = sum(per[c] for c in node.conductors)
+        total_index = self.index[node.node_id, None]
+        if total is not None:
+            flow[total_index], source[total_index] = total, FlowSource.MEASURED
+        for conductor in node.conductors:
+            index = self.index.get((node.node_id, conductor))
+            if index is not None and conductor in per:
+                flow[index], source[index] = per[conductor], FlowSource.MEASURED
+        return len(per)
+
+    def _estimate_whole(self, node: TreeNode, work: _Estimating) -> None:
+        """A node with no reading: its loads and children, and what its sensor last showed unexplained."""
+        flow, source, draws, held, kept = work.flow, work.source, work.draws, work.held, work.kept
+        node_id = node.node_id
+        several = len(node.conductors) > 1
+        per_held = {c: held[node_id, c] for c in node.conductors if (node_id, c) in held} if several else {}
+        total_held = held.get((node_id, None))
+        if total_held is None and per_held:
+            total_held = sum(per_held.values())
+        total_index = self.index[node_id, None]
+        flow[total_index] = self._estimate(node, None, flow, draws) + (total_held or 0.0)
+        source[total_index] = FlowSource.ESTIMATED
+        if total_held is not None:
+            kept[node_id, None] = total_held
+        if several:
             for conductor in node.conductors:
-                index = self.index.get((node.node_id, conductor))
-                if index is not None and conductor in per:
-                    flow[index], source[index] = per[conductor], FlowSource.MEASURED
-        for node in reversed(unmetered):  # children before their parents
-            total_index = self.index[node.node_id, None]
-            flow[total_index] = self._estimate(node, None, flow, draws)
-            source[total_index] = FlowSource.ESTIMATED
-            if len(node.conductors) > 1:
-                for conductor in node.conductors:
-                    index = self.index[node.node_id, conductor]
-                    flow[index] = self._estimate(node, conductor, flow, draws)
-                    source[index] = FlowSource.ESTIMATED
-        return flow, source
+                part = per_held.get(conductor)
+                if part is None and total_held is not None:
+                    part = total_held / len(node.conductors)
+                index = self.index[node_id, conductor]
+                flow[index] = self._estimate(node, conductor, flow, draws) + (part or 0.0)
+                source[index] = FlowSource.ESTIMATED
+                if part is not None:
+                    kept[node_id, conductor] = part
+
+    def _fill_gaps(self, node: TreeNode, work: _Estimating) -> None:
+        """A node measured per conductor with one sensor failed: that conductor from its loads and memory.
+
+        Once every conductor is known, a node without a total sensor of its
+        own has its total too (estimated: part of it is).
+        """
+        flow, source, draws, held, kept = work.flow, work.source, work.draws, work.held, work.kept
+        node_id = node.node_id
+        for conductor in node.conductors:
+            index = self.index[node_id, conductor]
+            part = held.get((node_id, conductor))
+            if flow[index] is None and part is not None:
+                flow[index] = self._estimate(node, conductor, flow, draws) + part
+                source[index] = FlowSource.ESTIMATED
+                kept[node_id, conductor] = part
+        total_index = self.index[node_id, None]
+        if flow[total_index] is None:
+            values = [flow[self.index[node_id, c]] for c in node.conductors]
+            if all(value is not None for value in values):
+                flow[total_index] = sum(value for value in values if value is not None)
+                source[total_index] = FlowSource.ESTIMATED
+                kept[node_id, None] = sum(kept.get((node_id, c), 0.0) for c in node.conductors)
+
+    def unexplained(
+        self,
+        flow: list[float | None],
+        source: list[FlowSource],
+        draws: Mapping[str, float],
+        busy: Collection[int] = (),
+    ) -> dict[Key, float]:
+        """Per measured constraint below the root: its reading less what its loads and children explain.
+
+        Constraints in ``busy`` (a command to a load on them is not shown yet)
+        are left out: their reading and their loads' draws do not match yet.
+        """
+        found: dict[Key, float] = {}
+        for node, keys in self.below_root:
+            wanted = [
+                (key, index)
+                for key, index in keys
+                if index not in busy and source[index] is FlowSource.MEASURED
+            ]
+            if not wanted:
+                continue
+            total, per = self._known(node, flow, draws)
+            for key, index in wanted:
+                value = flow[index]
+                if value is not None:
+                    found[key] = value - (total if key[1] is None else per[key[1]])
+        return found
+
+    def _known(
+        self, node: TreeNode, flow: list[float | None], draws: Mapping[str, float]
+    ) -> tuple[float, dict[Conductor, float]]:
+        """Its total and each conductor as its loads and children explain them (``_estimate`` in one pass)."""
+        total = 0.0
+        per = dict.fromkeys(node.conductors, 0.0) if len(node.conductors) > 1 else {}
+        for load_id, conductors in self.direct[node.node_id]:
+            draw = draws[load_id]
+            total += draw
+            if per:
+                share = draw / len(conductors)
+                for conductor in conductors:
+                    per[conductor] += share
+        for child in self.children[node.node_id]:
+            known = self._child_flow(child, None, flow, draws)
+            total += known if known is not None else self._estimate(child, None, flow, draws)
+            for conductor in child.conductors:
+                if conductor in per:
+                    known = self._child_flow(child, conductor, flow, draws)
+                    per[conductor] += (
+                        known if known is not None else self._estimate(child, conductor, flow, draws)
+                    )
+        return total, per
 
     def _estimate(
         self,
