@@ -256,3 +256,41 @@ def test_a_failed_node_sensor_is_never_estimated_below_what_it_last_read(tree, d
             constraint = status.total if c is None else status.conductors[c]
             assert constraint.flow_w is not None, (failing, c)
             assert constraint.flow_w >= truth[c] - 1e-6, (failing, c, constraint, truth[c])
+
+
+def _garage_with_a_slow_clamp(clamp_every: int) -> tuple[list[float], int]:
+    """The heater starts in a full garage; the main meter reports every second, the garage's clamp
+    every ``clamp_every`` seconds. The EV's level at each second, and how many times it was cut."""
+    engine = CapacityEngine(US, SETTINGS, [EV], nodes=[GARAGE])
+    level, clamp, cuts, levels = 7680.0, 0.0, 0, []
+    for second in range(60):
+        heater = 3000.0 if second >= 5 else 0.0
+        garage = level + heater
+        if second % clamp_every == 0:
+            clamp = garage
+        now = 1000.0 + second
+        result = engine.step(
+            StepInput(
+                now=now,
+                site=SiteReading(garage + 1000.0, now),  # the house's own 1 kW besides
+                nodes={"garage": NodeReading(power_w=clamp)},
+                loads={"ev": LoadInput(is_on=level > 0, level_w=level)},
+            )
+        )
+        for action in result.actions:
+            cuts += action.reason is ActionReason.OVER_LIMIT
+            level = action.level_w if action.level_w is not None else 0.0
+        levels.append(level)
+    return levels, cuts
+
+
+def test_a_subpanel_meter_slower_than_the_main_one_is_not_taken_for_a_cut_not_working() -> None:
+    """The main meter shows the EV's cut at once; the garage's clamp seconds later. Meanwhile the
+    clamp's old reading must not be taken for the garage after the cut (it was: cut after cut, each
+    main-meter reading, until the EV was off)."""
+    fresh, fresh_cuts = _garage_with_a_slow_clamp(1)
+    slow, slow_cuts = _garage_with_a_slow_clamp(5)
+    assert fresh[-1] == 4560  # 7580 W of shed target less the heater, on the EV's 240 W grid
+    assert slow[-1] == fresh[-1]
+    assert min(slow) == fresh[-1]  # never cut deeper than needed
+    assert slow_cuts == fresh_cuts == 1

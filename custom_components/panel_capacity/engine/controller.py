@@ -140,6 +140,7 @@ class CapacityEngine:
         state.load_faults = load_faults
         ledger.settle(state.slots, state.site_w, state.site_time, now, settings)
         state.update_flows()
+        state.settle_lags(now)
 
     def _decide(self, now: float, alerts: list[Alert], given_up: list[GivenUp] | None = None) -> list[Action]:
         """Choose this step's actions; _commit records the ones taken (and the loads given up on)."""
@@ -197,6 +198,8 @@ class CapacityEngine:
         state = self._state
         slot = state.by_id[action.load_id]
         ledger.record(slot, action, now, state.site_w)
+        if len(state.flows) > 1:
+            state.note_lag(slot, action.delta_w, now)
         state.acc.count_action()
         if slot.cfg.export:
             state.last_export_action_at = now

@@ -86,6 +86,28 @@ class Command:
 
 
 @dataclass(slots=True)
+class MeterLag:
+    """Commands not yet seen by the meters below the root that the load draws on (legs, subpanels).
+
+    The site's meter settles a command for the root's total (see ``ledger``);
+    another meter may report later (a subpanel's clamp every few seconds while
+    the main meter reports every second). Until each measured constraint has
+    moved by half the change expected on it, or a response time has passed,
+    its projected flow counts the change. ``base`` holds each one's flow when
+    the first of these commands was given.
+    """
+
+    delta_w: float = 0.0
+    at: float = 0.0
+    base: dict[int, float] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        """Every meter shows it."""
+        self.delta_w = 0.0
+        self.base = {}
+
+
+@dataclass(slots=True)
 class LoadSlot:
     """One load: its configuration and the four parts of its state."""
 
@@ -93,6 +115,7 @@ class LoadSlot:
     hold: Hold = field(default_factory=Hold)
     seen: Seen = field(default_factory=Seen)
     cmd: Command = field(default_factory=Command)
+    lag: MeterLag = field(default_factory=MeterLag)
     # The quiet band's threshold, and the state it was found for.
     min_room: tuple[tuple[Any, ...], float | None] | None = None
     # Its own sensor reads no more than this (W), the most its node could carry (see screen).

@@ -149,13 +149,53 @@ class EngineState:
             if source is not FlowSource.MEASURED or value is None:
                 continue
             for load_id, share in drawn_by[index]:
-                pending = self.by_id[load_id].cmd.pending_delta_w
+                # The root's total is settled by the site's meter; the rest by their own meters.
+                slot = self.by_id[load_id]
+                pending = slot.cmd.pending_delta_w if index == ROOT_INDEX else slot.lag.delta_w
                 if pending:
                     value += pending * share
             projected[index] = value
         if projected[ROOT_INDEX] is not None:
             projected[ROOT_INDEX] = self.projected_w  # the same sum, in the same order, as without a tree
         return projected
+
+    def note_lag(self, slot: LoadSlot, delta_w: float, now: float) -> None:
+        """A command given: until they show it, the measured constraints it draws on count it."""
+        lag = slot.lag
+        if lag.delta_w == 0.0:
+            lag.base = {
+                index: flow
+                for index, _ in self.tree.placement[slot.cfg.load_id]
+                if index != ROOT_INDEX
+                and index < len(self.flows)
+                and (flow := self.flows[index]) is not None
+                and self.sources[index] is FlowSource.MEASURED
+            }
+        lag.delta_w += delta_w
+        lag.at = now
+
+    def settle_lags(self, now: float) -> None:
+        """Stop counting commands that the meters below the root now show (see ``MeterLag``)."""
+        response = self.settings.response_s
+        for slot in self.slots:
+            lag = slot.lag
+            if lag.delta_w == 0.0:
+                continue
+            if now - lag.at >= response or not lag.base:
+                lag.clear()
+                continue
+            shown = True
+            for index, share in self.tree.placement[slot.cfg.load_id]:
+                base = lag.base.get(index)
+                flow = self.flows[index] if index < len(self.flows) else None
+                if base is None or flow is None or self.sources[index] is not FlowSource.MEASURED:
+                    continue
+                expected = lag.delta_w * share
+                if (flow - base) * math.copysign(1.0, expected) < abs(expected) / 2:
+                    shown = False
+                    break
+            if shown:
+                lag.clear()
 
     def update_flows(self) -> None:
         """Work out what every constraint carries now (the root's total alone without a tree).
@@ -185,7 +225,7 @@ class EngineState:
             busy = {
                 index
                 for slot in self.slots
-                if slot.cmd.at is not None
+                if slot.cmd.at is not None or slot.lag.delta_w != 0.0  # not shown by every meter yet
                 for index, _ in self.tree.placement[slot.cfg.load_id]
             }
             for key, value in self.tree.unexplained(self.flows, self.sources, draws, busy).items():
